@@ -1,0 +1,38 @@
+/**
+ * Async-operation status (`capsOperations`) and the `monitor=true` form that az polls after a
+ * DELETE or share action. Extra query parameters (Azure signs these URLs) are ignored.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Store } from "../../domain/resource.js";
+import { ArmError } from "../arm/errors.js";
+import { armTime } from "../arm/timestamps.js";
+
+export function operationRoutes(app: FastifyInstance, deps: { store: Store }) {
+  app.get(
+    "/subscriptions/:subscriptionId/providers/Microsoft.Compute/locations/:location/capsOperations/:operationId",
+    { config: { arm: { family: "operations", resourceType: "locations/capsOperations" } } },
+    async (request, reply) => {
+      const { subscriptionId, operationId } = request.params as {
+        subscriptionId: string;
+        operationId: string;
+      };
+      const op = await deps.store.operations.get(operationId);
+      if (!op || op.subscriptionId.toLowerCase() !== subscriptionId.toLowerCase()) {
+        throw new ArmError(
+          404,
+          "OperationNotFound",
+          `The operation '${operationId}' could not be found.`,
+          "operationId",
+        );
+      }
+      const monitor = (request.query as Record<string, string>).monitor === "true";
+      if (monitor) return reply.code(op.status === "InProgress" ? 202 : 200).send();
+      const body: Record<string, unknown> = { startTime: armTime(op.startTime) };
+      if (op.endTime) body.endTime = armTime(op.endTime);
+      body.status = op.status;
+      if (op.error) body.error = op.error;
+      body.name = op.id;
+      return body;
+    },
+  );
+}

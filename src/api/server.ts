@@ -1,0 +1,113 @@
+/**
+ * The HTTPS ARM server: Fastify with ARM's conventions applied once for every route — request ids,
+ * authentication and api-version checks, the error envelope, case-insensitive paths.
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { LogController, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { Config } from "../config/config.js";
+import type { RegionCatalog } from "../domain/regions.js";
+import type { Store } from "../domain/resource.js";
+import type { TokenService } from "../identity/tokens.js";
+import type { ResourceGroupService } from "../resources/resource-groups.js";
+import { armEnumKeyword } from "./arm/ajv-arm-enum.js";
+import { ArmError, sendArmError } from "./arm/errors.js";
+import { armGate } from "./auth.js";
+import { galleryRoutes, type GalleryServices } from "./routes/galleries.js";
+import { identityRoutes } from "./routes/identity.js";
+import { operationRoutes } from "./routes/operations.js";
+import { resourceGroupRoutes } from "./routes/resource-groups.js";
+import { subscriptionRoutes } from "./routes/subscriptions.js";
+import { usageRoutes } from "./routes/usages.js";
+import "./types.js";
+
+export interface ServerDeps extends GalleryServices {
+  config: Config;
+  logger: Logger;
+  tls: { cert: string; key: string };
+  store: Store;
+  tokens: TokenService;
+  regions: RegionCatalog;
+  groups: ResourceGroupService;
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    exposeHeadRoutes: false,
+    https: { cert: deps.tls.cert, key: deps.tls.key },
+    bodyLimit: deps.config.bodyLimitBytes,
+    routerOptions: {
+      caseSensitive: false,
+      ignoreTrailingSlash: true,
+      ignoreDuplicateSlashes: true,
+    },
+    genReqId: () => randomUUID(),
+    ajv: {
+      customOptions: {
+        coerceTypes: false,
+        removeAdditional: true,
+        useDefaults: false,
+        allErrors: false,
+      },
+      plugins: [armEnumKeyword],
+    },
+  }) as unknown as FastifyInstance;
+  app.decorate("ocgPublicUrl", "");
+  app.decorate("ocgPageSize", deps.config.pageSize);
+  app.decorateRequest("armApiVersion", "");
+  app.decorateRequest("armClaims", null);
+
+  let ready = false;
+  app.decorate("markReady", () => {
+    ready = true;
+  });
+
+  const gate = armGate(deps.tokens, deps.store, deps.config.loose);
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-ms-request-id", request.id);
+    const correlation = request.headers["x-ms-correlation-request-id"];
+    reply.header(
+      "x-ms-correlation-request-id",
+      typeof correlation === "string" ? correlation : request.id,
+    );
+    const clientRequestId = request.headers["x-ms-client-request-id"];
+    if (typeof clientRequestId === "string")
+      reply.header("x-ms-client-request-id", clientRequestId);
+    if (!ready && request.url !== "/healthz") {
+      throw new ArmError(503, "ServiceUnavailable", "The server is starting; retry in a moment.");
+    }
+    await gate(request);
+  });
+
+  app.setErrorHandler((err, request, reply) => sendArmError(request, reply, err));
+  app.setNotFoundHandler((request, reply) =>
+    sendArmError(
+      request,
+      reply,
+      new ArmError(
+        404,
+        "NotFound",
+        `No resource or action matches '${request.method} ${request.url.split("?")[0]}'. Check the path and the resource type.`,
+      ),
+    ),
+  );
+
+  app.get("/healthz", async (_request, reply) =>
+    ready ? { status: "ok" } : reply.code(503).send({ status: "starting" }),
+  );
+  identityRoutes(app, deps);
+  subscriptionRoutes(app, deps);
+  resourceGroupRoutes(app, deps);
+  galleryRoutes(app, deps);
+  operationRoutes(app, deps);
+  usageRoutes(app, { ...deps, limits: deps.config.limits });
+  return app;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    markReady(): void;
+  }
+}

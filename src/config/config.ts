@@ -1,0 +1,119 @@
+/**
+ * All settings in one TypeBox schema. Sources, later ones winning: defaults < config file (JSON) <
+ * environment (OCG_*) < command-line flags. A bad setting stops start-up with a message naming it.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { Type, type Static } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+const Region = Type.Object(
+  {
+    name: Type.String({ pattern: "^[a-z0-9]+$", description: "ARM short name, e.g. eastus" }),
+    displayName: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ default: ".ocg", minLength: 1 }),
+    host: Type.String({ default: "127.0.0.1", minLength: 1 }),
+    port: Type.Integer({ default: 4443, minimum: 0, maximum: 65535 }),
+    /** Base URL written into credentials, tokens and links; defaults to https://localhost:<port>. */
+    publicUrl: Type.Optional(Type.String({ pattern: "^https://" })),
+    /** `sqlite:<file>` (default: <dataDir>/metadata.db) or `postgres://…`. */
+    databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
+    tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+    tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+    /** Accept api-versions we do not know (answering in the newest shape). */
+    loose: Type.Boolean({ default: false }),
+    logLevel: Type.Union(
+      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
+      { default: "info" },
+    ),
+    tokenLifetimeSeconds: Type.Integer({ default: 3600, minimum: 60 }),
+    pageSize: Type.Integer({ default: 1000, minimum: 1, maximum: 10000 }),
+    bodyLimitBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
+    regions: Type.Array(Region, {
+      minItems: 1,
+      default: [
+        { name: "eastus" },
+        { name: "westeurope" },
+        { name: "westus" },
+        { name: "australiacentral" },
+      ],
+    }),
+    limits: Type.Object(
+      {
+        galleriesPerRegion: Type.Integer({ default: 100, minimum: 0 }),
+        imageDefinitionsPerRegion: Type.Integer({ default: 1000, minimum: 0 }),
+        imageVersionsPerRegion: Type.Integer({ default: 10000, minimum: 0 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type ConfigInput = Partial<Omit<Config, "limits">> & { limits?: Partial<Config["limits"]> };
+
+export class ConfigError extends Error {}
+
+const ENV: Record<string, keyof Config> = {
+  OCG_DATA_DIR: "dataDir",
+  OCG_HOST: "host",
+  OCG_PORT: "port",
+  OCG_PUBLIC_URL: "publicUrl",
+  OCG_DATABASE_URL: "databaseUrl",
+  OCG_LOG_LEVEL: "logLevel",
+  OCG_LOOSE: "loose",
+};
+
+function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const out: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    out[key] = key === "port" ? Number(raw) : key === "loose" ? raw === "1" || raw === "true" : raw;
+  }
+  return out;
+}
+
+function readConfigFile(file: string): ConfigInput {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+}
+
+export function loadConfig(
+  flags: ConfigInput & { configFile?: string } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
+  const { configFile, ...flagValues } = flags;
+  const file = configFile ? readConfigFile(configFile) : {};
+  const fromEnvironment = fromEnv(env);
+  const merged: Record<string, unknown> = {
+    ...file,
+    ...fromEnvironment,
+    ...stripUndefined(flagValues),
+    limits: { ...file.limits, ...flagValues.limits },
+  };
+  const config = Value.Default(ConfigSchema, merged) as Config;
+  const firstError = Value.Errors(ConfigSchema, config).First();
+  if (firstError) {
+    const where = firstError.path.replace(/^\//, "").replaceAll("/", ".") || "(root)";
+    throw new ConfigError(`invalid setting '${where}': ${firstError.message}`);
+  }
+  return { ...config, dataDir: resolve(config.dataDir) };
+}
+
+function stripUndefined(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+export const publicUrlOf = (c: Config) => c.publicUrl ?? `https://localhost:${c.port}`;
+export const databaseUrlOf = (c: Config) => c.databaseUrl ?? `sqlite:${c.dataDir}/metadata.db`;

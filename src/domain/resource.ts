@@ -1,0 +1,134 @@
+/**
+ * The tracked-resource record every resource kind shares, and the ports through which the domain
+ * reads and writes them. `store/` implements the ports; nothing here knows SQL or HTTP.
+ */
+export interface Actor {
+  /** Who acted: the principal's client id (ARM shows the application id for apps). */
+  readonly id: string;
+  readonly type: "User" | "Application" | "ManagedIdentity" | "Key";
+  readonly tenantId: string;
+}
+
+export interface SystemData {
+  createdBy: string;
+  createdByType: string;
+  createdAt: string;
+  lastModifiedBy: string;
+  lastModifiedByType: string;
+  lastModifiedAt: string;
+}
+
+export interface ResourceRecord {
+  /** Lower-cased resource id: ARM ids are case-insensitive, so this is the identity. */
+  key: string;
+  /** The id as its creator spelled it. */
+  id: string;
+  subscriptionId: string;
+  /** Resource group name as spelled by its creator. */
+  resourceGroup: string;
+  /** Canonical ARM type, e.g. `Microsoft.Compute/galleries/images`. */
+  type: string;
+  parentKey: string | null;
+  name: string;
+  location: string;
+  /** `undefined` when the creator sent none: some kinds then omit the `tags` key. */
+  tags: Record<string, string> | undefined;
+  properties: Record<string, unknown>;
+  /** A value that must be unique across the store (e.g. publisher/offer/sku within a gallery). */
+  uniqueKey: string | null;
+  systemData: SystemData;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque continuation for the next page, absent on the last one. */
+  continuation?: string;
+}
+
+export interface PageRequest {
+  continuation?: string;
+  limit: number;
+}
+
+export interface ResourceRepository {
+  get(key: string): Promise<ResourceRecord | undefined>;
+  findByUniqueKey(uniqueKey: string): Promise<ResourceRecord | undefined>;
+  insert(record: ResourceRecord): Promise<void>;
+  update(record: ResourceRecord): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Removes a resource group and everything in it. */
+  deleteResourceGroup(subscriptionId: string, resourceGroup: string): Promise<number>;
+  listChildren(parentKey: string, type: string, page: PageRequest): Promise<Page<ResourceRecord>>;
+  listBySubscription(
+    subscriptionId: string,
+    type: string,
+    page: PageRequest,
+  ): Promise<Page<ResourceRecord>>;
+  listByResourceGroup(
+    subscriptionId: string,
+    resourceGroup: string,
+    type: string,
+    page: PageRequest,
+  ): Promise<Page<ResourceRecord>>;
+  /** Names of up to `limit` direct children (any type), for "still holds" errors. */
+  childNames(parentKey: string, limit: number): Promise<{ type: string; name: string }[]>;
+  countInRegion(subscriptionId: string, type: string, location: string): Promise<number>;
+  /** Counts per type in one region of a subscription (for the usages API). */
+  countsInRegion(subscriptionId: string, location: string): Promise<Map<string, number>>;
+}
+
+export type OperationStatus = "InProgress" | "Succeeded" | "Failed" | "Canceled";
+
+export interface OperationRecord {
+  id: string;
+  subscriptionId: string;
+  location: string;
+  status: OperationStatus;
+  startTime: string;
+  endTime: string | null;
+  error: { code: string; message: string } | null;
+}
+
+export interface OperationRepository {
+  insert(op: OperationRecord): Promise<void>;
+  get(id: string): Promise<OperationRecord | undefined>;
+}
+
+export interface TenantRecord {
+  id: string;
+  displayName: string;
+}
+
+export interface SubscriptionRecord {
+  id: string;
+  tenantId: string;
+  displayName: string;
+  state: "Enabled" | "Disabled" | "Warned" | "PastDue" | "Deleted";
+}
+
+export interface PrincipalRecord {
+  clientId: string;
+  objectId: string;
+  tenantId: string;
+  displayName: string;
+  secretHash: string;
+}
+
+export interface IdentityRepository {
+  listTenants(): Promise<TenantRecord[]>;
+  insertTenant(t: TenantRecord): Promise<void>;
+  getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
+  listSubscriptions(tenantIds: string[]): Promise<SubscriptionRecord[]>;
+  insertSubscription(s: SubscriptionRecord): Promise<void>;
+  getPrincipal(clientId: string): Promise<PrincipalRecord | undefined>;
+  insertPrincipal(p: PrincipalRecord): Promise<void>;
+}
+
+/** The metadata store as the domain sees it. `transaction` gives all-or-nothing writes. */
+export interface Store {
+  readonly resources: ResourceRepository;
+  readonly operations: OperationRepository;
+  readonly identity: IdentityRepository;
+  transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

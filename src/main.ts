@@ -1,0 +1,95 @@
+/**
+ * Composition root: config → logger → TLS → store → domain services → HTTPS server. Returns a
+ * handle so that the CLI, tests and benchmarks start the same server the same way.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { pino, type Logger } from "pino";
+import { buildServer } from "./api/server.js";
+import { databaseUrlOf, loadConfig, type Config, type ConfigInput } from "./config/config.js";
+import { RegionCatalog } from "./domain/regions.js";
+import { ResourceService } from "./domain/resource-service.js";
+import { applicationRules } from "./gallery/applications.js";
+import { galleryRules } from "./gallery/galleries.js";
+import { imageDefinitionRules } from "./gallery/images.js";
+import { bootstrapIdentity } from "./identity/bootstrap.js";
+import { TokenService } from "./identity/tokens.js";
+import { ResourceGroupService } from "./resources/resource-groups.js";
+import { openStore } from "./store/open-store.js";
+import { loadOrCreateTls } from "./tls/certificates.js";
+
+export interface RunningServer {
+  url: string;
+  config: Config;
+  credentialsFile: string;
+  caCertificatePath: string;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  input: ConfigInput & { configFile?: string } = {},
+  options: { logger?: Logger } = {},
+): Promise<RunningServer> {
+  const config = loadConfig(input);
+  const logger =
+    options.logger ??
+    pino({
+      level: config.logLevel,
+      redact: ["req.headers.authorization", "*.clientSecret", "*.client_secret"],
+    });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const [tls, store, tokens] = await Promise.all([
+    loadOrCreateTls(config.dataDir, { cert: config.tlsCert, key: config.tlsKey }),
+    openStore(databaseUrlOf(config)),
+    TokenService.open(
+      join(config.dataDir, "identity", "signing-key.json"),
+      config.tokenLifetimeSeconds,
+    ),
+  ]);
+  const regions = new RegionCatalog(config.regions);
+  const app = buildServer({
+    config,
+    logger,
+    tls,
+    store,
+    tokens,
+    regions,
+    groups: new ResourceGroupService(store, regions),
+    galleries: new ResourceService(store, galleryRules(config.limits.galleriesPerRegion), regions),
+    images: new ResourceService(
+      store,
+      imageDefinitionRules(config.limits.imageDefinitionsPerRegion),
+      regions,
+    ),
+    applications: new ResourceService(store, applicationRules(), regions),
+  });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const port = (app.server.address() as { port: number }).port;
+  const url = config.publicUrl ?? `https://localhost:${port}`;
+  app.ocgPublicUrl = url;
+  tokens.bind(url);
+  const credentialsFile = join(config.dataDir, "credentials.json");
+  await bootstrapIdentity(store, credentialsFile, {
+    publicUrl: url,
+    caCertificatePath: tls.caCertificatePath,
+  });
+  app.markReady();
+  logger.info({ url, dataDir: config.dataDir }, "ocg is ready");
+  return {
+    url,
+    config,
+    credentialsFile,
+    caCertificatePath: tls.caCertificatePath,
+    logger,
+    async close() {
+      await app.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Opens the metadata store named by a database URL: `sqlite:<file>` (the embedded default) or
+ * `postgres://…`. Dialect differences stop here.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SQLite from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import type { Store } from "../domain/resource.js";
+import { migrateToLatest } from "./migrations.js";
+import type { Database } from "./schema.js";
+import { SqlStore } from "./sql-store.js";
+
+export async function openStore(databaseUrl: string): Promise<Store> {
+  const db = new Kysely<Database>({ dialect: dialectFor(databaseUrl) });
+  try {
+    await migrateToLatest(db as Kysely<unknown>);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return new SqlStore(db);
+}
+
+function dialectFor(databaseUrl: string) {
+  if (databaseUrl.startsWith("postgres://") || databaseUrl.startsWith("postgresql://")) {
+    return new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 10 }) });
+  }
+  if (databaseUrl.startsWith("sqlite:")) {
+    const file = databaseUrl.slice("sqlite:".length);
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    const sqlite = new SQLite(file);
+    // WAL keeps readers off the writer's back; NORMAL survives a process crash (a power cut may
+    // lose the last commits, never corrupt the file).
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = NORMAL");
+    sqlite.pragma("foreign_keys = ON");
+    sqlite.pragma("busy_timeout = 5000");
+    return new SqliteDialect({ database: sqlite });
+  }
+  throw new Error(`unsupported database URL '${databaseUrl}': use sqlite:<file> or postgres://…`);
+}

@@ -1,0 +1,55 @@
+/** Row shapes of the metadata database, shared by every dialect. Timestamps are ISO-8601 text. */
+export interface ResourcesTable {
+  key: string;
+  id: string;
+  subscription_id: string;
+  resource_group: string;
+  resource_group_key: string;
+  type: string;
+  type_key: string;
+  parent_key: string | null;
+  name: string;
+  location: string;
+  tags: string | null;
+  properties: string;
+  unique_key: string | null;
+  system_data: string;
+}
+
+export interface OperationsTable {
+  id: string;
+  subscription_id: string;
+  location: string;
+  status: string;
+  start_time: string;
+  end_time: string | null;
+  error: string | null;
+}
+
+export interface TenantsTable {
+  id: string;
+  display_name: string;
+}
+
+export interface SubscriptionsTable {
+  id: string;
+  tenant_id: string;
+  display_name: string;
+  state: string;
+}
+
+export interface PrincipalsTable {
+  client_id: string;
+  object_id: string;
+  tenant_id: string;
+  display_name: string;
+  secret_hash: string;
+}
+
+export interface Database {
+  resources: ResourcesTable;
+  operations: OperationsTable;
+  tenants: TenantsTable;
+  subscriptions: SubscriptionsTable;
+  principals: PrincipalsTable;
+}

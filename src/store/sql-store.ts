@@ -1,0 +1,332 @@
+/**
+ * The metadata store over Kysely. The same code serves every dialect: repos never branch on it.
+ * Resource keys are lower-cased ARM ids, so ordering by key gives stable, resumable paging.
+ */
+import type { Kysely, Selectable, Transaction } from "kysely";
+import type {
+  IdentityRepository,
+  OperationRecord,
+  OperationRepository,
+  Page,
+  PageRequest,
+  PrincipalRecord,
+  ResourceRecord,
+  ResourceRepository,
+  Store,
+  SubscriptionRecord,
+  TenantRecord,
+} from "../domain/resource.js";
+import type { Database, ResourcesTable } from "./schema.js";
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+function toRow(r: ResourceRecord): ResourcesTable {
+  return {
+    key: r.key,
+    id: r.id,
+    subscription_id: r.subscriptionId,
+    resource_group: r.resourceGroup,
+    resource_group_key: r.resourceGroup.toLowerCase(),
+    type: r.type,
+    type_key: r.type.toLowerCase(),
+    parent_key: r.parentKey,
+    name: r.name,
+    location: r.location,
+    tags: r.tags === undefined ? null : JSON.stringify(r.tags),
+    properties: JSON.stringify(r.properties),
+    unique_key: r.uniqueKey,
+    system_data: JSON.stringify(r.systemData),
+  };
+}
+
+function fromRow(row: Selectable<ResourcesTable>): ResourceRecord {
+  return {
+    key: row.key,
+    id: row.id,
+    subscriptionId: row.subscription_id,
+    resourceGroup: row.resource_group,
+    type: row.type,
+    parentKey: row.parent_key,
+    name: row.name,
+    location: row.location,
+    tags: row.tags === null ? undefined : JSON.parse(row.tags),
+    properties: JSON.parse(row.properties),
+    uniqueKey: row.unique_key,
+    systemData: JSON.parse(row.system_data),
+  };
+}
+
+const encodeContinuation = (key: string) => Buffer.from(key, "utf8").toString("base64url");
+const decodeContinuation = (token: string | undefined) =>
+  token ? Buffer.from(token, "base64url").toString("utf8") : "";
+
+class SqlResourceRepository implements ResourceRepository {
+  constructor(private readonly db: Db) {}
+
+  async get(key: string) {
+    const row = await this.db
+      .selectFrom("resources")
+      .selectAll()
+      .where("key", "=", key)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async findByUniqueKey(uniqueKey: string) {
+    const row = await this.db
+      .selectFrom("resources")
+      .selectAll()
+      .where("unique_key", "=", uniqueKey)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async insert(record: ResourceRecord) {
+    await this.db.insertInto("resources").values(toRow(record)).execute();
+  }
+
+  async update(record: ResourceRecord) {
+    const { key, ...rest } = toRow(record);
+    await this.db.updateTable("resources").set(rest).where("key", "=", key).execute();
+  }
+
+  async delete(key: string) {
+    await this.db.deleteFrom("resources").where("key", "=", key).execute();
+  }
+
+  async deleteResourceGroup(subscriptionId: string, resourceGroup: string) {
+    const result = await this.db
+      .deleteFrom("resources")
+      .where("subscription_id", "=", subscriptionId)
+      .where("resource_group_key", "=", resourceGroup.toLowerCase())
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  private async page(
+    query: ReturnType<SqlResourceRepository["base"]>,
+    page: PageRequest,
+  ): Promise<Page<ResourceRecord>> {
+    const rows = await query
+      .where("key", ">", decodeContinuation(page.continuation))
+      .orderBy("key")
+      .limit(page.limit + 1)
+      .execute();
+    const items = rows.slice(0, page.limit).map(fromRow);
+    const last = items.at(-1);
+    return rows.length > page.limit && last
+      ? { items, continuation: encodeContinuation(last.key) }
+      : { items };
+  }
+
+  private base() {
+    return this.db.selectFrom("resources").selectAll();
+  }
+
+  listChildren(parentKey: string, type: string, page: PageRequest) {
+    return this.page(
+      this.base().where("parent_key", "=", parentKey).where("type_key", "=", type.toLowerCase()),
+      page,
+    );
+  }
+
+  listBySubscription(subscriptionId: string, type: string, page: PageRequest) {
+    return this.page(
+      this.base()
+        .where("subscription_id", "=", subscriptionId)
+        .where("type_key", "=", type.toLowerCase()),
+      page,
+    );
+  }
+
+  listByResourceGroup(
+    subscriptionId: string,
+    resourceGroup: string,
+    type: string,
+    page: PageRequest,
+  ) {
+    return this.page(
+      this.base()
+        .where("subscription_id", "=", subscriptionId)
+        .where("resource_group_key", "=", resourceGroup.toLowerCase())
+        .where("type_key", "=", type.toLowerCase()),
+      page,
+    );
+  }
+
+  async childNames(parentKey: string, limit: number) {
+    const rows = await this.db
+      .selectFrom("resources")
+      .select(["type", "name"])
+      .where("parent_key", "=", parentKey)
+      .orderBy("key")
+      .limit(limit)
+      .execute();
+    return rows;
+  }
+
+  async countInRegion(subscriptionId: string, type: string, location: string) {
+    const row = await this.db
+      .selectFrom("resources")
+      .select((eb) => eb.fn.countAll<number | string>().as("n"))
+      .where("subscription_id", "=", subscriptionId)
+      .where("location", "=", location)
+      .where("type_key", "=", type.toLowerCase())
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async countsInRegion(subscriptionId: string, location: string) {
+    const rows = await this.db
+      .selectFrom("resources")
+      .select((eb) => ["type_key", eb.fn.countAll<number | string>().as("n")])
+      .where("subscription_id", "=", subscriptionId)
+      .where("location", "=", location)
+      .groupBy("type_key")
+      .execute();
+    return new Map(rows.map((r) => [r.type_key, Number(r.n)]));
+  }
+}
+
+class SqlOperationRepository implements OperationRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(op: OperationRecord) {
+    await this.db
+      .insertInto("operations")
+      .values({
+        id: op.id,
+        subscription_id: op.subscriptionId,
+        location: op.location,
+        status: op.status,
+        start_time: op.startTime,
+        end_time: op.endTime,
+        error: op.error && JSON.stringify(op.error),
+      })
+      .execute();
+  }
+
+  async get(id: string): Promise<OperationRecord | undefined> {
+    const row = await this.db
+      .selectFrom("operations")
+      .selectAll()
+      .where("id", "=", id)
+      .executeTakeFirst();
+    return (
+      row && {
+        id: row.id,
+        subscriptionId: row.subscription_id,
+        location: row.location,
+        status: row.status as OperationRecord["status"],
+        startTime: row.start_time,
+        endTime: row.end_time,
+        error: row.error === null ? null : JSON.parse(row.error),
+      }
+    );
+  }
+}
+
+class SqlIdentityRepository implements IdentityRepository {
+  constructor(private readonly db: Db) {}
+
+  async listTenants(): Promise<TenantRecord[]> {
+    const rows = await this.db.selectFrom("tenants").selectAll().orderBy("id").execute();
+    return rows.map((r) => ({ id: r.id, displayName: r.display_name }));
+  }
+
+  async insertTenant(t: TenantRecord) {
+    await this.db.insertInto("tenants").values({ id: t.id, display_name: t.displayName }).execute();
+  }
+
+  async getSubscription(id: string) {
+    const row = await this.db
+      .selectFrom("subscriptions")
+      .selectAll()
+      .where("id", "=", id.toLowerCase())
+      .executeTakeFirst();
+    return row && toSubscription(row);
+  }
+
+  async listSubscriptions(tenantIds: string[]) {
+    if (tenantIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom("subscriptions")
+      .selectAll()
+      .where("tenant_id", "in", tenantIds)
+      .orderBy("id")
+      .execute();
+    return rows.map(toSubscription);
+  }
+
+  async insertSubscription(s: SubscriptionRecord) {
+    await this.db
+      .insertInto("subscriptions")
+      .values({ id: s.id, tenant_id: s.tenantId, display_name: s.displayName, state: s.state })
+      .execute();
+  }
+
+  async getPrincipal(clientId: string): Promise<PrincipalRecord | undefined> {
+    const row = await this.db
+      .selectFrom("principals")
+      .selectAll()
+      .where("client_id", "=", clientId.toLowerCase())
+      .executeTakeFirst();
+    return (
+      row && {
+        clientId: row.client_id,
+        objectId: row.object_id,
+        tenantId: row.tenant_id,
+        displayName: row.display_name,
+        secretHash: row.secret_hash,
+      }
+    );
+  }
+
+  async insertPrincipal(p: PrincipalRecord) {
+    await this.db
+      .insertInto("principals")
+      .values({
+        client_id: p.clientId,
+        object_id: p.objectId,
+        tenant_id: p.tenantId,
+        display_name: p.displayName,
+        secret_hash: p.secretHash,
+      })
+      .execute();
+  }
+}
+
+function toSubscription(row: Selectable<Database["subscriptions"]>): SubscriptionRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    displayName: row.display_name,
+    state: row.state as SubscriptionRecord["state"],
+  };
+}
+
+export class SqlStore implements Store {
+  readonly resources: ResourceRepository;
+  readonly operations: OperationRepository;
+  readonly identity: IdentityRepository;
+
+  constructor(
+    private readonly db: Db,
+    private readonly inTransaction = false,
+  ) {
+    this.resources = new SqlResourceRepository(db);
+    this.operations = new SqlOperationRepository(db);
+    this.identity = new SqlIdentityRepository(db);
+  }
+
+  transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.inTransaction) return work(this);
+    return (this.db as Kysely<Database>)
+      .transaction()
+      .execute((trx) => work(new SqlStore(trx, true)));
+  }
+
+  async close() {
+    if (!this.inTransaction) await (this.db as Kysely<Database>).destroy();
+  }
+}
