@@ -186,12 +186,12 @@ export class ResourceService {
       const key = keyOf(idOf(this.rules.type, path));
       const existing = await tx.resources.get(key);
       if (!existing) return undefined;
-      const children = await tx.resources.childNames(key, 10);
+      const children = await tx.resources.childNames(key, 5);
       if (children.length > 0) {
-        const list = children.map((c) => `${c.type}/${c.name}`).join(", ");
+        const ids = children.join(", ");
         throw new ConflictError(
           "CannotDeleteResource",
-          `Can not delete resource before nested resources are deleted. '${existing.name}' still contains: ${list}${children.length === 10 ? ", …" : ""}. Delete them first; '${existing.name}' can be deleted as soon as the last one is gone.`,
+          `Cannot delete resource while nested resources exist. Some existing nested resource IDs include: '${ids}'. Please delete all nested resources before deleting this resource.`,
         );
       }
       await tx.resources.delete(key);

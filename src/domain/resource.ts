@@ -70,8 +70,8 @@ export interface ResourceRepository {
     type: string,
     page: PageRequest,
   ): Promise<Page<ResourceRecord>>;
-  /** Names of up to `limit` direct children (any type), for "still holds" errors. */
-  childNames(parentKey: string, limit: number): Promise<{ type: string; name: string }[]>;
+  /** Type-qualified names (`Microsoft.Compute/galleries/g/images/i`) of up to `limit` direct children. */
+  childNames(parentKey: string, limit: number): Promise<string[]>;
   countInRegion(subscriptionId: string, type: string, location: string): Promise<number>;
   /** Counts per type in one region of a subscription (for the usages API). */
   countsInRegion(subscriptionId: string, location: string): Promise<Map<string, number>>;

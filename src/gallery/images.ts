@@ -136,7 +136,7 @@ export function imageDefinitionRules(limit: number): KindRules {
     uniqueConflict: (name, p) => {
       const id = p.identifier as Identifier;
       return new ConflictError(
-        "Conflict",
+        "OperationNotAllowed",
         `Gallery image: ${name} identified by (publisher:${id.publisher}, offer:${id.offer}, sku:${id.sku}) already exists. Choose a different publisher, offer, sku combination.`,
         "properties.identifier",
       );

@@ -45,7 +45,6 @@ type SigningKey = Awaited<ReturnType<typeof importJWK>>;
 export class TokenService {
   private readonly verified = new Map<string, TokenClaims>();
   private audiences = new Set(ARM_AUDIENCES);
-  private publicUrl = "";
 
   private constructor(
     private readonly privateKey: SigningKey,
@@ -54,9 +53,8 @@ export class TokenService {
     private readonly lifetimeSeconds: number,
   ) {}
 
-  /** The URL the server is reached at is known only once it listens (the port may be 0). */
+  /** Tokens for this server's own URL are accepted too; it is known once it listens (port 0). */
   bind(publicUrl: string): void {
-    this.publicUrl = publicUrl;
     this.audiences = new Set([...ARM_AUDIENCES, publicUrl, `${publicUrl}/`]);
     this.verified.clear();
   }
@@ -80,8 +78,12 @@ export class TokenService {
     );
   }
 
+  /**
+   * The issuer claim, as Entra ID writes it into ARM tokens. It doesn't depend on the URL the
+   * server listens at, so tokens survive a restart on another port.
+   */
   issuerFor(tenantId: string): string {
-    return `${this.publicUrl}/${tenantId}/`;
+    return `https://sts.windows.net/${tenantId}/`;
   }
 
   async issue(principal: PrincipalRecord, audience: string) {

@@ -157,12 +157,15 @@ class SqlResourceRepository implements ResourceRepository {
   async childNames(parentKey: string, limit: number) {
     const rows = await this.db
       .selectFrom("resources")
-      .select(["type", "name"])
+      .select(["id", "type"])
       .where("parent_key", "=", parentKey)
       .orderBy("key")
       .limit(limit)
       .execute();
-    return rows;
+    // ARM names nested resources from the provider on: Microsoft.Compute/galleries/g/images/i
+    return rows.map((r) =>
+      r.id.slice(r.id.toLowerCase().indexOf("/providers/") + "/providers/".length),
+    );
   }
 
   async countInRegion(subscriptionId: string, type: string, location: string) {

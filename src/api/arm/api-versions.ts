@@ -110,11 +110,12 @@ export function resolveApiVersion(
   if (SUPPORTED[family].has(value)) return value;
   if (loose) return newestVersion(family);
   const supported = ALL[family].join(", ");
-  if (!WELL_FORMED.test(value)) {
+  // ARM answers for its own types (resource groups, subscriptions) unlike for a provider's.
+  if (!WELL_FORMED.test(value) || family === "resources" || family === "subscriptions") {
     throw new ArmError(
       400,
       "InvalidApiVersionParameter",
-      `The api-version '${value.slice(0, 64)}' is invalid. The supported versions are '${supported}'.`,
+      `The api-version '${value.slice(0, 64)}' is invalid. The supported versions are '${[...ALL[family]].reverse().join(",")}'.`,
       "api-version",
     );
   }

@@ -31,6 +31,7 @@ export class ArmError extends Error {
     readonly code: string,
     message: string,
     readonly target?: string,
+    readonly details?: ArmErrorBody["details"],
   ) {
     super(message);
   }
@@ -85,7 +86,9 @@ function fromValidation(errors: AjvError[], context: string | undefined): ArmErr
 
 export function toArmError(err: unknown): { status: number; body: ArmErrorBody } {
   if (err instanceof ArmError) {
-    return { status: err.statusCode, body: body(err.code, err.message, err.target) };
+    const b = body(err.code, err.message, err.target);
+    if (err.details) b.details = err.details;
+    return { status: err.statusCode, body: b };
   }
   if (err instanceof DomainError) {
     return { status: STATUS[err.kind], body: body(err.code, err.message, err.target) };
@@ -111,7 +114,7 @@ export function toArmError(err: unknown): { status: number; body: ArmErrorBody }
         status: 413,
         body: body(
           "RequestContentTooLarge",
-          "The request content size exceeds the maximum allowed size of 4 MB.",
+          "The request content size exceeds the maximum size of 4 MB.",
           "body",
         ),
       };
@@ -152,7 +155,7 @@ export function sendArmError(request: FastifyRequest, reply: FastifyReply, err: 
   if (status === 401) {
     reply.header(
       "WWW-Authenticate",
-      `Bearer authorization_uri="${reply.server.ocgPublicUrl}/", error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`,
+      `Bearer authorization_uri="${reply.server.ocgPublicUrl}/${request.armClaims?.tenantId ?? ""}", error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`,
     );
   }
   return reply.code(status).type("application/json; charset=utf-8").send({ error });

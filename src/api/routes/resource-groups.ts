@@ -117,29 +117,36 @@ export function resourceGroupRoutes(
     const { subscriptionId, resourceGroupName } = params(request);
     await groups.get(subscriptionId, resourceGroupName);
     const body = request.body as { resources: string[] };
-    for (const [i, id] of body.resources.entries()) {
+    const details = [];
+    for (const id of body.resources) {
+      const known = await deps.store.resources.get(keyOf(id));
       if (/\/providers\/microsoft\.compute\/galleries(\/|$)/i.test(id)) {
-        throw new ArmError(
-          400,
-          "ResourceMoveNotSupported",
-          `Resource move is not supported for resource types 'Microsoft.Compute/galleries'. Resource '${id}' cannot be moved to another resource group or subscription; create a gallery in the target and replicate the image versions into it instead.`,
-          `resources[${i}]`,
-        );
-      }
-      if (!(await deps.store.resources.get(keyOf(id)))) {
-        throw new ArmError(
-          404,
-          "ResourceNotFound",
-          `The Resource '${id}' was not found.`,
-          `resources[${i}]`,
-        );
+        details.push({
+          code: "ResourceMoveNotSupported",
+          target: id,
+          message:
+            "Resource move is not supported for resource types 'Microsoft.Compute/galleries'. Create a gallery in the target and publish the image versions into it instead.",
+        });
+      } else if (!known) {
+        details.push({
+          code: "ResourceNotFound",
+          target: id,
+          message: `The Resource '${id}' was not found.`,
+        });
+      } else {
+        details.push({
+          code: "ResourceMoveNotSupported",
+          target: id,
+          message: `Resource move is not supported for resource types '${known.type}'.`,
+        });
       }
     }
     throw new ArmError(
-      400,
-      "ResourceMoveNotSupported",
-      "Resource move is not supported for the requested resources.",
+      409,
+      "ResourceMoveValidationFailed",
+      `The resource batch move request has '${details.length}' validation errors. See details.`,
       "resources",
+      details,
     );
   };
   app.post(`${GROUP}/moveResources`, { config, schema: { body: MoveBody } }, move);

@@ -1,0 +1,261 @@
+/**
+ * End to end with the real Azure CLI (az 2.45, Debian package `azure-cli`): the commands that
+ * `ocg az-login --run` prints register this server as a cloud and log in, then `az group` and
+ * `az sig` drive galleries and image definitions through their whole life, reading az's JSON.
+ * az is slow (1-2 s a call), so each test does a short scenario with as few calls as it can.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { accessSync, constants, rmSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { azLoginCommands } from "../../src/cli/az-login.js";
+import { startTestServer, tempDir, type TestServer } from "../helpers/server.js";
+
+const TEST_TIMEOUT_MS = 120_000;
+const CALL_TIMEOUT_MS = 60_000;
+
+interface AzResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function azOnPath(): boolean {
+  return (process.env.PATH ?? "").split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, "az"), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+let t: TestServer;
+let azEnv: NodeJS.ProcessEnv;
+let azHome: string;
+
+/** Runs az with an argument array (no shell), stdin closed so that az can never prompt. */
+function run(args: string[]): Promise<AzResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("az", args, {
+      env: azEnv,
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: CALL_TIMEOUT_MS,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** An az command that must succeed; its JSON output, parsed (undefined when az prints nothing). */
+async function az(...args: string[]): Promise<any> {
+  const r = await run([...args, "-o", "json"]);
+  assert.equal(
+    r.code,
+    0,
+    `az ${args.join(" ")} exited with ${r.code}\nstderr:\n${r.stderr}\nstdout:\n${r.stdout}`,
+  );
+  return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+}
+
+/** An az command that must fail; its stderr, which must name `code`. */
+async function azFails(code: string, ...args: string[]): Promise<string> {
+  const r = await run([...args, "-o", "json"]);
+  assert.notEqual(r.code, 0, `az ${args.join(" ")} should have failed; it printed:\n${r.stdout}`);
+  assert.match(r.stderr, new RegExp(code), `az ${args.join(" ")} failed without ${code}`);
+  return r.stderr;
+}
+
+describe("az CLI against ocg", { timeout: 5 * TEST_TIMEOUT_MS }, () => {
+  const rg = "rg-az-e2e";
+  const gallery = "galAzE2e";
+  const image = "img-az-1";
+  let sub: string;
+  let galleryId: string;
+
+  before(async () => {
+    assert.ok(
+      azOnPath(),
+      "the Azure CLI (`az`) is not installed: run `npm run setup:test` (it installs the Debian package azure-cli)",
+    );
+    t = await startTestServer();
+    sub = t.credentials.subscriptionId;
+    galleryId = `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Compute/galleries/${gallery}`;
+    azHome = tempDir("az");
+    const { env, commands } = azLoginCommands(t.credentials, azHome);
+    azEnv = {
+      ...process.env,
+      ...env,
+      // The shared test CA; credentials name the server certificate when it is given to the server.
+      REQUESTS_CA_BUNDLE: join(process.env.OCG_TEST_TLS_DIR!, "ca.pem"),
+      AZURE_CORE_COLLECT_TELEMETRY: "no",
+      AZURE_CORE_ONLY_SHOW_ERRORS: "true",
+      AZURE_CORE_NO_COLOR: "true",
+      AZURE_CORE_DISABLE_CONFIRM_PROMPT: "true",
+      AZURE_CORE_SURVEY_MESSAGE: "false",
+    };
+    for (const [cmd, ...args] of commands) {
+      assert.equal(cmd, "az");
+      const r = await run(args);
+      assert.equal(r.code, 0, `az ${args.slice(0, 2).join(" ")} failed:\n${r.stderr}`);
+    }
+  });
+
+  after(async () => {
+    await t?.close();
+    if (azHome) rmSync(azHome, { recursive: true, force: true });
+  });
+
+  test("logs in with the service principal", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const account = await az("account", "show");
+    assert.equal(account.id, sub);
+    assert.equal(account.environmentName, "ocg");
+    assert.equal(account.user.type, "servicePrincipal");
+    assert.equal(account.user.name, t.credentials.clientId);
+  });
+
+  test("gallery: create, show, list, update", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const group = await az("group", "create", "-n", rg, "-l", "eastus");
+    assert.equal(group.name, rg);
+    assert.equal(group.location, "eastus");
+    assert.equal(group.properties.provisioningState, "Succeeded");
+
+    const created = await az("sig", "create", "-g", rg, "-r", gallery);
+    assert.equal(created.name, gallery);
+    assert.equal(created.id, galleryId);
+    assert.equal(created.location, "eastus");
+    assert.equal(created.provisioningState, "Succeeded");
+    assert.equal(created.identifier.uniqueName, `${sub}-${gallery.toUpperCase()}`);
+    assert.equal(created.description, null);
+
+    const shown = await az("sig", "show", "-g", rg, "-r", gallery);
+    assert.equal(shown.id, galleryId);
+    assert.equal(shown.provisioningState, "Succeeded");
+    assert.equal(shown.identifier.uniqueName, `${sub}-${gallery.toUpperCase()}`);
+
+    const all = (await az("sig", "list")) as any[];
+    assert.deepEqual(
+      all.map((g) => g.name),
+      [gallery],
+    );
+    const inGroup = (await az("sig", "list", "-g", rg)) as any[];
+    assert.deepEqual(
+      inGroup.map((g) => g.name),
+      [gallery],
+    );
+    assert.equal(inGroup[0].location, "eastus");
+
+    const updated = await az(
+      "sig",
+      "update",
+      "-g",
+      rg,
+      "-r",
+      gallery,
+      "--set",
+      "description=Built by the az e2e test",
+    );
+    assert.equal(updated.description, "Built by the az e2e test");
+    assert.equal(updated.provisioningState, "Succeeded");
+    assert.equal(updated.identifier.uniqueName, `${sub}-${gallery.toUpperCase()}`);
+  });
+
+  test("image definition: create, show, list, update", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const imageId = `${galleryId}/images/${image}`;
+    const created = await az(
+      "sig",
+      "image-definition",
+      "create",
+      "-g",
+      rg,
+      "-r",
+      gallery,
+      "-i",
+      image,
+      "--os-type",
+      "linux",
+      "-p",
+      "pub1",
+      "-f",
+      "offer1",
+      "-s",
+      "sku1",
+    );
+    assert.equal(created.name, image);
+    assert.equal(created.id, imageId);
+    assert.equal(created.location, "eastus");
+    assert.equal(created.provisioningState, "Succeeded");
+    assert.equal(created.osType, "Linux");
+    assert.equal(created.osState, "Generalized");
+    assert.equal(created.hyperVGeneration, "V1");
+    assert.deepEqual(created.identifier, { publisher: "pub1", offer: "offer1", sku: "sku1" });
+
+    const shown = await az("sig", "image-definition", "show", "-g", rg, "-r", gallery, "-i", image);
+    assert.equal(shown.id, imageId);
+    assert.equal(shown.provisioningState, "Succeeded");
+    assert.equal(shown.osType, "Linux");
+    assert.deepEqual(shown.identifier, { publisher: "pub1", offer: "offer1", sku: "sku1" });
+
+    const listed = (await az("sig", "image-definition", "list", "-g", rg, "-r", gallery)) as any[];
+    assert.deepEqual(
+      listed.map((i) => i.id),
+      [imageId],
+    );
+
+    const updated = await az(
+      "sig",
+      "image-definition",
+      "update",
+      "-g",
+      rg,
+      "-r",
+      gallery,
+      "-i",
+      image,
+      "--set",
+      "description=Ubuntu for the e2e test",
+      "eula=https://example.com/eula",
+    );
+    assert.equal(updated.description, "Ubuntu for the e2e test");
+    assert.equal(updated.eula, "https://example.com/eula");
+    assert.equal(updated.provisioningState, "Succeeded");
+    assert.equal(updated.osType, "Linux");
+    assert.equal(updated.hyperVGeneration, "V1");
+    assert.deepEqual(updated.identifier, { publisher: "pub1", offer: "offer1", sku: "sku1" });
+  });
+
+  test(
+    "delete: a gallery with a definition refuses, then goes once it is empty",
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      await azFails("CannotDeleteResource", "sig", "delete", "-g", rg, "-r", gallery);
+
+      await az("sig", "image-definition", "delete", "-g", rg, "-r", gallery, "-i", image);
+      const missing = await azFails(
+        "ResourceNotFound",
+        "sig",
+        "image-definition",
+        "show",
+        "-g",
+        rg,
+        "-r",
+        gallery,
+        "-i",
+        image,
+      );
+      assert.match(missing, new RegExp(image));
+      assert.deepEqual(await az("sig", "image-definition", "list", "-g", rg, "-r", gallery), []);
+
+      // No waiting: the gallery can go as soon as its last definition is gone.
+      await az("sig", "delete", "-g", rg, "-r", gallery);
+      await azFails("ResourceNotFound", "sig", "show", "-g", rg, "-r", gallery);
+      assert.deepEqual(await az("sig", "list", "-g", rg), []);
+    },
+  );
+});
