@@ -40,7 +40,7 @@ export async function startServer(
     });
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const [tls, store, tokens] = await Promise.all([
-    loadOrCreateTls(config.dataDir, { cert: config.tlsCert, key: config.tlsKey }),
+    loadOrCreateTls(config.dataDir, { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsCa }),
     openStore(databaseUrlOf(config)),
     TokenService.open(
       join(config.dataDir, "identity", "signing-key.json"),

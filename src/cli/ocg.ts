@@ -9,11 +9,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../config/config.js";
 import type { Credentials } from "../identity/bootstrap.js";
-import { startServer } from "../main.js";
 import { azLoginCommands } from "./az-login.js";
 
 const USAGE = `Usage:
-  ocg start [--data-dir DIR] [--host H] [--port N] [--config FILE] [--cert F --key F]
+  ocg start [--data-dir DIR] [--host H] [--port N] [--config FILE] [--cert F --key F [--ca F]]
             [--database-url URL] [--public-url URL] [--log-level L] [--loose]
   ocg credentials [--data-dir DIR]      print the credentials written on first start
   ocg az-login [--data-dir DIR] [--run] print (or run) the az commands that log in to this server
@@ -40,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: "string" },
       cert: { type: "string" },
       key: { type: "string" },
+      ca: { type: "string" },
       "database-url": { type: "string" },
       "public-url": { type: "string" },
       "log-level": { type: "string" },
@@ -54,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
     case "start": {
       if (Boolean(values.cert) !== Boolean(values.key))
         throw new ConfigError("--cert and --key go together");
+      // Loaded here so that the other commands don't pay for the server's modules.
+      const { startServer } = await import("../main.js");
       const server = await startServer({
         dataDir: values["data-dir"],
         host: values.host,
@@ -61,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
         configFile: values.config,
         tlsCert: values.cert,
         tlsKey: values.key,
+        tlsCa: values.ca,
         databaseUrl: values["database-url"],
         publicUrl: values["public-url"],
         logLevel: values["log-level"] as never,

@@ -26,6 +26,8 @@ export const ConfigSchema = Type.Object(
     databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
     tlsCert: Type.Optional(Type.String({ minLength: 1 })),
     tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+    /** The CA clients should trust for a user-supplied certificate (default: the certificate). */
+    tlsCa: Type.Optional(Type.String({ minLength: 1 })),
     /** Accept api-versions we do not know (answering in the newest shape). */
     loose: Type.Boolean({ default: false }),
     logLevel: Type.Union(

@@ -5,7 +5,7 @@
  */
 import { webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
@@ -85,13 +85,13 @@ async function generate(dir: string): Promise<void> {
 
 export async function loadOrCreateTls(
   dataDir: string,
-  given?: { cert?: string; key?: string },
+  given?: { cert?: string; key?: string; ca?: string },
 ): Promise<TlsMaterial> {
   if (given?.cert && given.key) {
     return {
       cert: readFileSync(given.cert, "utf8"),
       key: readFileSync(given.key, "utf8"),
-      caCertificatePath: given.cert,
+      caCertificatePath: resolve(given.ca ?? given.cert),
     };
   }
   const dir = join(dataDir, "tls");

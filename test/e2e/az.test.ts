@@ -89,8 +89,14 @@ describe("az CLI against ocg", { timeout: 5 * TEST_TIMEOUT_MS }, () => {
     galleryId = `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Compute/galleries/${gallery}`;
     azHome = tempDir("az");
     const { env, commands } = azLoginCommands(t.credentials, azHome);
+    // The developer's own az settings (AZURE_DEFAULTS_LOCATION, ...) must not leak in.
+    const inherited = Object.entries(process.env).filter(([k]) => !/^AZURE_/i.test(k));
+    // A proxy in the environment must not see the calls to localhost.
+    const noProxy = ["localhost", "127.0.0.1", process.env.NO_PROXY, process.env.no_proxy]
+      .filter(Boolean)
+      .join(",");
     azEnv = {
-      ...process.env,
+      ...Object.fromEntries(inherited),
       ...env,
       // The shared test CA; credentials name the server certificate when it is given to the server.
       REQUESTS_CA_BUNDLE: join(process.env.OCG_TEST_TLS_DIR!, "ca.pem"),
@@ -99,6 +105,8 @@ describe("az CLI against ocg", { timeout: 5 * TEST_TIMEOUT_MS }, () => {
       AZURE_CORE_NO_COLOR: "true",
       AZURE_CORE_DISABLE_CONFIRM_PROMPT: "true",
       AZURE_CORE_SURVEY_MESSAGE: "false",
+      NO_PROXY: noProxy,
+      no_proxy: noProxy,
     };
     for (const [cmd, ...args] of commands) {
       assert.equal(cmd, "az");

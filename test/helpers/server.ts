@@ -32,7 +32,11 @@ export function tempDir(prefix: string): string {
 export function sharedTls() {
   const dir = process.env.OCG_TEST_TLS_DIR;
   if (!dir) throw new Error("run tests with `npm test`, which sets up the shared test CA");
-  return { tlsCert: join(dir, "server.pem"), tlsKey: join(dir, "server-key.pem") };
+  return {
+    tlsCert: join(dir, "server.pem"),
+    tlsKey: join(dir, "server-key.pem"),
+    tlsCa: join(dir, "ca.pem"),
+  };
 }
 
 export async function startTestServer(config: ConfigInput = {}): Promise<TestServer> {
