@@ -6,14 +6,14 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
-import pg from "pg";
 import type { Store } from "../domain/resource.js";
 import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SqlStore } from "./sql-store.js";
+import { withStatementCache } from "./statement-cache.js";
 
 export async function openStore(databaseUrl: string): Promise<Store> {
-  const db = new Kysely<Database>({ dialect: dialectFor(databaseUrl) });
+  const db = new Kysely<Database>({ dialect: await dialectFor(databaseUrl) });
   try {
     await migrateToLatest(db as Kysely<unknown>);
   } catch (err) {
@@ -23,8 +23,10 @@ export async function openStore(databaseUrl: string): Promise<Store> {
   return new SqlStore(db);
 }
 
-function dialectFor(databaseUrl: string) {
+async function dialectFor(databaseUrl: string) {
   if (databaseUrl.startsWith("postgres://") || databaseUrl.startsWith("postgresql://")) {
+    // Loaded on demand: the embedded default shouldn't pay for the PostgreSQL driver at start-up.
+    const { default: pg } = await import("pg");
     return new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 10 }) });
   }
   if (databaseUrl.startsWith("sqlite:")) {
@@ -37,7 +39,7 @@ function dialectFor(databaseUrl: string) {
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
-    return new SqliteDialect({ database: sqlite });
+    return new SqliteDialect({ database: withStatementCache(sqlite) });
   }
   throw new Error(`unsupported database URL '${databaseUrl}': use sqlite:<file> or postgres://…`);
 }

@@ -6,11 +6,6 @@
 import { webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-
-x509.cryptoProvider.set(webcrypto as Crypto);
 
 export interface TlsMaterial {
   cert: string;
@@ -32,7 +27,17 @@ function serial(): string {
   return Buffer.from(bytes).toString("hex");
 }
 
+/** Loaded only on a first start: later starts just read the files, and start faster for it. */
+async function x509Library() {
+  // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
+  await import("reflect-metadata");
+  const x509 = await import("@peculiar/x509");
+  x509.cryptoProvider.set(webcrypto as Crypto);
+  return x509;
+}
+
 async function generate(dir: string): Promise<void> {
+  const x509 = await x509Library();
   const now = new Date(Date.now() - 60_000);
   const notAfter = new Date(now.getTime() + TEN_YEARS_MS);
   const caKeys = await webcrypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
