@@ -39,12 +39,13 @@ function sharing(input: Properties, previous?: SharingProfile): SharingProfile |
   const samePrefix = before?.publicNamePrefix === info!.publicNamePrefix;
   return {
     permissions,
+    // In Azure's key order: the enabled flag comes first.
     communityGalleryInfo: {
+      communityGalleryEnabled: before?.communityGalleryEnabled ?? false,
       publisherUri: info!.publisherUri,
       publisherContact: info!.publisherContact,
       eula: info!.eula,
       publicNamePrefix: info!.publicNamePrefix,
-      communityGalleryEnabled: before?.communityGalleryEnabled ?? false,
       publicNames:
         samePrefix && before?.publicNames
           ? before.publicNames

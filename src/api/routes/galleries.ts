@@ -43,13 +43,14 @@ const IMAGE_ORDER = [
   "allowUpdateImage",
   "provisioningState",
 ];
+// Azure answers supportedOSType before description (az recording test_gallery_application#12).
 const APPLICATION_ORDER = [
+  "supportedOSType",
   "description",
   "eula",
   "privacyStatementUri",
   "releaseNoteUri",
   "endOfLifeDate",
-  "supportedOSType",
   "customActions",
 ];
 
