@@ -4,12 +4,16 @@
  * Usage: npm test [-- <file or folder> ...]
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadOrCreateTls } from "../src/tls/certificates.js";
 
 const root = resolve(import.meta.dirname, "..");
 const testData = join(root, ".test-data");
+// Each run starts clean: data dirs a killed run left behind go; the shared CA stays.
+for (const entry of existsSync(testData) ? readdirSync(testData) : []) {
+  if (entry !== "shared-tls") rmSync(join(testData, entry), { recursive: true, force: true });
+}
 const tls = await loadOrCreateTls(join(testData, "shared-tls"));
 
 function testFiles(path: string): string[] {

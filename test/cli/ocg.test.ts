@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { Agent } from "node:https";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
@@ -13,7 +13,16 @@ import { tempDir } from "../helpers/server.js";
 const root = resolve(import.meta.dirname, "../..");
 const ocgArgs = ["--import", "tsx", join(root, "src/cli/ocg.ts")];
 const running: ChildProcess[] = [];
-after(() => running.forEach((p) => p.kill("SIGKILL")));
+const dirs: string[] = [];
+const dir = (prefix: string) => {
+  const d = tempDir(prefix);
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  running.forEach((p) => p.kill("SIGKILL"));
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
 
 async function start(dataDir: string, extra: string[] = []) {
   const child = spawn(
@@ -67,7 +76,7 @@ function request(
 }
 
 test("first start generates a CA and credentials; a restart keeps the data", async () => {
-  const dataDir = tempDir("cli");
+  const dataDir = dir("cli");
   const first = await start(dataDir);
   const credentialsFile = join(dataDir, "credentials.json");
   assert.equal(statSync(credentialsFile).mode & 0o777, 0o600);
@@ -151,7 +160,7 @@ test("first start generates a CA and credentials; a restart keeps the data", asy
 });
 
 test("a bad setting stops start-up with a message naming it", () => {
-  const dataDir = tempDir("cli-bad");
+  const dataDir = dir("cli-bad");
   const configFile = join(dataDir, "config.json");
   writeFileSync(configFile, JSON.stringify({ limits: { galleriesPerRegion: -1 } }));
   const res = spawnSync(
