@@ -4,6 +4,7 @@ import type { Store } from "../../domain/resource.js";
 import type { ResourceService } from "../../domain/resource-service.js";
 import { pageBody, pageRequest } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
+import { shapeRecord } from "../arm/version-shapes.js";
 import { TrackedPatch, TrackedPut } from "../schemas/common.js";
 import {
   ApplicationPatchProperties,
@@ -105,7 +106,7 @@ export function galleryRoutes(app: FastifyInstance, deps: { store: Store } & Gal
       const { subscriptionId } = request.params as { subscriptionId: string };
       const page = await deps.galleries.listBySubscription(subscriptionId, pageRequest(request));
       return pageBody(request, page, (r) =>
-        renderResource(r, {
+        renderResource(shapeRecord("galleries", request.armApiVersion, r), {
           apiVersion: request.armApiVersion,
           provisioningState: "Succeeded",
           propertyOrder: GALLERY_ORDER,

@@ -12,6 +12,7 @@ import type { ApiFamily } from "../arm/api-versions.js";
 import { finishedOperation } from "../arm/lro.js";
 import { pageBody, pageRequest } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
+import { shapeRecord } from "../arm/version-shapes.js";
 
 export interface TrackedKind {
   service: ResourceService;
@@ -51,7 +52,7 @@ export function trackedRoutes(app: FastifyInstance, store: Store, kind: TrackedK
   };
 
   const render = (request: FastifyRequest, record: ResourceRecord, state: string) =>
-    renderResource(record, {
+    renderResource(shapeRecord(kind.armType, request.armApiVersion, record), {
       apiVersion: request.armApiVersion,
       provisioningState: kind.longRunning ? state : null,
       propertyOrder: kind.propertyOrder,
