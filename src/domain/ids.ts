@@ -18,10 +18,7 @@ export const keyOf = (id: string) => id.toLowerCase();
 export const resourceGroupId = (subscriptionId: string, resourceGroup: string) =>
   `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`;
 
-export const galleryId = (subscriptionId: string, resourceGroup: string, gallery: string) =>
-  `${resourceGroupId(subscriptionId, resourceGroup)}/providers/${COMPUTE}/galleries/${gallery}`;
-
-/** Where a resource sits: its group, and the chain of names from the gallery down. */
+/** Where a resource sits: its group, and the chain of names from the top-level resource down. */
 export interface ResourcePath {
   subscriptionId: string;
   resourceGroup: string;
@@ -29,21 +26,24 @@ export interface ResourcePath {
   names: string[];
 }
 
-const CHILD_SEGMENT: Partial<Record<ResourceType, string>> = {
-  [TYPES.image]: "images",
-  [TYPES.application]: "applications",
-};
+/** `Microsoft.Compute/galleries/images` → [`galleries`, `images`]: one segment per name. */
+const segmentsOf = (type: ResourceType) => type.split("/").slice(1);
 
 export function idOf(type: ResourceType, path: ResourcePath): string {
-  if (type === TYPES.resourceGroup) return resourceGroupId(path.subscriptionId, path.resourceGroup);
-  const [gallery, child] = path.names;
-  const base = galleryId(path.subscriptionId, path.resourceGroup, gallery!);
-  const segment = CHILD_SEGMENT[type];
-  return segment ? `${base}/${segment}/${child}` : base;
+  const group = resourceGroupId(path.subscriptionId, path.resourceGroup);
+  if (type === TYPES.resourceGroup) return group;
+  const [namespace] = type.split("/");
+  const tail = segmentsOf(type).map((segment, i) => `${segment}/${path.names[i]}`);
+  return `${group}/providers/${namespace}/${tail.join("/")}`;
 }
 
-/** The id of the resource one level up (a gallery for a definition, the group for a gallery). */
+/** The type one level up: a gallery for a definition, the resource group for a gallery. */
+export function parentTypeOf(type: ResourceType): ResourceType {
+  const parts = type.split("/");
+  return parts.length <= 2 ? TYPES.resourceGroup : (parts.slice(0, -1).join("/") as ResourceType);
+}
+
+/** The id of the resource one level up. */
 export function parentIdOf(type: ResourceType, path: ResourcePath): string {
-  if (type === TYPES.gallery) return resourceGroupId(path.subscriptionId, path.resourceGroup);
-  return galleryId(path.subscriptionId, path.resourceGroup, path.names[0]!);
+  return idOf(parentTypeOf(type), { ...path, names: path.names.slice(0, -1) });
 }

@@ -5,7 +5,15 @@
  * request changes nothing.
  */
 import { ConflictError, NotFoundError, QuotaError, ValidationError } from "./errors.js";
-import { idOf, keyOf, parentIdOf, TYPES, type ResourcePath, type ResourceType } from "./ids.js";
+import {
+  idOf,
+  keyOf,
+  parentIdOf,
+  parentTypeOf,
+  TYPES,
+  type ResourcePath,
+  type ResourceType,
+} from "./ids.js";
 import type { RegionCatalog } from "./regions.js";
 import type { Actor, Page, ResourceRecord, Store, SystemData } from "./resource.js";
 
@@ -22,6 +30,8 @@ export interface KindRules {
   type: ResourceType;
   /** Name of the path parameter, as Azure names it in errors (`galleryName`). */
   nameParameter: string;
+  /** The parent's path parameter, named when the parent is missing (default `galleryName`). */
+  parentParameter?: string;
   /** Throws a ValidationError naming the parameter when the name breaks the kind's rule. */
   checkName(name: string): void;
   /** Properties of a new resource, with defaults filled; throws on bad input. */
@@ -199,8 +209,12 @@ export class ResourceService {
     });
   }
 
-  /** Lists the kind under a parent: a gallery's children, or a group's galleries. */
-  async list(path: ResourcePath, page: { continuation?: string; limit: number }) {
+  /**
+   * Lists the kind under a parent: a gallery's children, or a group's galleries. `parentPath`
+   * names the parent, i.e. every level but this kind's own.
+   */
+  async list(parentPath: ResourcePath, page: { continuation?: string; limit: number }) {
+    const path = { ...parentPath, names: [...parentPath.names, ""] };
     await this.requireParent(this.store, path);
     const parentKey = keyOf(parentIdOf(this.rules.type, path));
     return this.store.resources.listChildren(parentKey, this.rules.type, page);
@@ -224,33 +238,38 @@ export class ResourceService {
 
   private async requireParent(store: Store, path: ResourcePath): Promise<ResourceRecord> {
     const rg = await this.requireResourceGroup(store, path);
-    if (this.rules.type === TYPES.gallery) return rg;
+    const parentType = parentTypeOf(this.rules.type);
+    if (parentType === TYPES.resourceGroup) return rg;
     const parentId = parentIdOf(this.rules.type, path);
     const parent = await store.resources.get(keyOf(parentId));
     if (!parent) {
       throw new NotFoundError(
         "ParentResourceNotFound",
-        `Can not perform requested operation on nested resource. Parent resource '${path.names[0]}' not found.`,
-        "galleryName",
+        `Can not perform requested operation on nested resource. Parent resource '${path.names.slice(0, -1).join("/")}' not found.`,
+        this.rules.parentParameter ?? "galleryName",
       );
     }
     return parent;
   }
 
   private async require(store: Store, path: ResourcePath): Promise<ResourceRecord> {
-    await this.requireResourceGroup(store, path);
+    // A resource that exists has its group and parent (they are created first, and neither can
+    // be deleted while it exists), so only a miss needs them, to name what is missing — the hot
+    // path of GET and PATCH is then one lookup instead of three.
     const record = await store.resources.get(keyOf(idOf(this.rules.type, path)));
-    if (!record) throw this.notFound(path);
-    return record;
+    if (record) return record;
+    // A nested resource under a missing gallery is ParentResourceNotFound, as on PUT.
+    await this.requireParent(store, path);
+    throw this.notFound(path);
   }
 
   notFound(path: ResourcePath): NotFoundError {
-    const segments = [this.rules.type.split("/").slice(0, 2).join("/"), path.names[0]];
-    const childType = this.rules.type.split("/")[2];
-    if (childType) segments.push(childType, path.names[1]);
+    // ARM names it from the namespace on: Microsoft.Compute/galleries/g/images/i
+    const [namespace, ...segments] = this.rules.type.split("/");
+    const named = segments.map((segment, i) => `${segment}/${path.names[i]}`).join("/");
     return new NotFoundError(
       "ResourceNotFound",
-      `The Resource '${segments.join("/")}' under resource group '${path.resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+      `The Resource '${namespace}/${named}' under resource group '${path.resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
     );
   }
 
