@@ -3,7 +3,7 @@
  * authentication and api-version checks, the error envelope, case-insensitive paths.
  */
 import { randomUUID } from "node:crypto";
-import Fastify, { LogController, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "../config/config.js";
 import type { RegionCatalog } from "../domain/regions.js";
@@ -42,6 +42,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       caseSensitive: false,
       ignoreTrailingSlash: true,
       ignoreDuplicateSlashes: true,
+      // Longer than any URL Node accepts: a too-long name reaches the name rules, which name the
+      // parameter, instead of the router's own 414 (default: 100 characters).
+      maxParamLength: 16 * 1024,
+    },
+    // The router's own refusals (a malformed %-escape in the path) in the ARM envelope too.
+    frameworkErrors: (err, request, reply) => {
+      reply.header("x-ms-request-id", request.id);
+      sendArmError(request, reply, err);
     },
     genReqId: () => randomUUID(),
     ajv: {
@@ -79,6 +87,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       throw new ArmError(503, "ServiceUnavailable", "The server is starting; retry in a moment.");
     }
     await gate(request);
+    requireJson(request);
   });
 
   app.setErrorHandler((err, request, reply) => sendArmError(request, reply, err));
@@ -104,6 +113,26 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   operationRoutes(app, deps);
   usageRoutes(app, { ...deps, limits: deps.config.limits });
   return app;
+}
+
+/**
+ * ARM takes JSON only. Fastify would parse text/plain (to a string) and, for the token endpoint,
+ * forms (to an object), and the schema would then blame the body's shape; refuse the media type.
+ */
+function requireJson(request: FastifyRequest) {
+  if (!request.routeOptions.config.arm) return;
+  const length = request.headers["content-length"];
+  const hasBody =
+    (length !== undefined && length !== "0") || request.headers["transfer-encoding"] !== undefined;
+  if (!hasBody) return;
+  const type = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type === "application/json" || type.endsWith("+json")) return;
+  throw new ArmError(
+    415,
+    "UnsupportedMediaType",
+    `The content media type '${type.slice(0, 100) || "(none)"}' is not supported. Use 'application/json'.`,
+    "Content-Type",
+  );
 }
 
 declare module "fastify" {

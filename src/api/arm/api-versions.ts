@@ -108,7 +108,8 @@ export function resolveApiVersion(
     );
   }
   if (SUPPORTED[family].has(value)) return value;
-  if (loose) return newestVersion(family);
+  // --loose tolerates versions newer than ours, not text that isn't a version at all.
+  if (loose && WELL_FORMED.test(value)) return newestVersion(family);
   const supported = ALL[family].join(", ");
   // ARM answers for its own types (resource groups, subscriptions) unlike for a provider's.
   if (!WELL_FORMED.test(value) || family === "resources" || family === "subscriptions") {

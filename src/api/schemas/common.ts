@@ -12,7 +12,9 @@ export const Obj = <T extends Record<string, TSchema>>(props: T) =>
 export const ArmEnum = <const V extends readonly string[]>(values: V) =>
   Type.Unsafe<V[number]>({ type: "string", armEnum: values });
 
-export const Tags = Type.Record(Type.String(), Type.String({ maxLength: 256 }));
+const TagValue = Type.String({ maxLength: 256 });
+/** `additionalProperties` too: the record's `^(.*)$` misses names with a line break (U+2028…). */
+export const Tags = Type.Record(Type.String(), TagValue, { additionalProperties: TagValue });
 
 export const Location = Type.String({ minLength: 1, maxLength: 64 });
 
