@@ -4,16 +4,30 @@
  * Usage: npm test [-- <file or folder> ...]
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadOrCreateTls } from "../src/tls/certificates.js";
 
 const root = resolve(import.meta.dirname, "..");
 const testData = join(root, ".test-data");
-// Each run starts clean: data dirs a killed run left behind go; the shared CA stays.
+// Each run keeps its data dirs in a folder of its own (runs may overlap); folders of runs that
+// are gone (killed before cleaning up) are removed. The shared CA stays.
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 for (const entry of existsSync(testData) ? readdirSync(testData) : []) {
-  if (entry !== "shared-tls") rmSync(join(testData, entry), { recursive: true, force: true });
+  const pid = /^run-(\d+)$/.exec(entry)?.[1];
+  if (entry !== "shared-tls" && !(pid && alive(Number(pid)))) {
+    rmSync(join(testData, entry), { recursive: true, force: true });
+  }
 }
+const runData = join(testData, `run-${process.pid}`);
+mkdirSync(runData, { recursive: true });
 const tls = await loadOrCreateTls(join(testData, "shared-tls"));
 
 function testFiles(path: string): string[] {
@@ -36,8 +50,9 @@ const result = spawnSync(
       ...process.env,
       NODE_EXTRA_CA_CERTS: tls.caCertificatePath,
       OCG_TEST_TLS_DIR: join(testData, "shared-tls", "tls"),
-      OCG_TEST_DATA: testData,
+      OCG_TEST_DATA: runData,
     },
   },
 );
+rmSync(runData, { recursive: true, force: true });
 process.exit(result.status ?? 1);
