@@ -22,8 +22,11 @@ function ordered(properties: Record<string, unknown>, order: readonly string[]) 
 }
 
 export function renderResource(record: ResourceRecord, options: RenderOptions) {
-  const properties = ordered(record.properties, options.propertyOrder);
-  if (options.provisioningState !== null) properties.provisioningState = options.provisioningState;
+  // One ordering pass: provisioningState takes its place in the order like any other property.
+  const properties =
+    options.provisioningState === null
+      ? record.properties
+      : { ...record.properties, provisioningState: options.provisioningState };
   const out: Record<string, unknown> = {
     name: record.name,
     id: record.id,
