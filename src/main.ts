@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { buildServer } from "./api/server.js";
+import { DiskService } from "./disks/disk-service.js";
 import { databaseUrlOf, loadConfig, type Config, type ConfigInput } from "./config/config.js";
 import { RegionCatalog } from "./domain/regions.js";
 import { ResourceService } from "./domain/resource-service.js";
@@ -63,6 +64,7 @@ export async function startServer(
       regions,
     ),
     applications: new ResourceService(store, applicationRules(), regions),
+    disks: new DiskService(store, regions, config.dataDir),
   });
   try {
     await app.listen({ host: config.host, port: config.port });

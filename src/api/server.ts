@@ -13,6 +13,9 @@ import type { ResourceGroupService } from "../resources/resource-groups.js";
 import { armEnumKeyword } from "./arm/ajv-arm-enum.js";
 import { ArmError, sendArmError } from "./arm/errors.js";
 import { armGate } from "./auth.js";
+import type { DiskService } from "../disks/disk-service.js";
+import { blobAccessRoutes } from "./routes/blob-access.js";
+import { diskRoutes } from "./routes/disks.js";
 import { galleryRoutes, type GalleryServices } from "./routes/galleries.js";
 import { identityRoutes } from "./routes/identity.js";
 import { operationRoutes } from "./routes/operations.js";
@@ -29,6 +32,7 @@ export interface ServerDeps extends GalleryServices {
   tokens: TokenService;
   regions: RegionCatalog;
   groups: ResourceGroupService;
+  disks: DiskService;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -111,6 +115,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   resourceGroupRoutes(app, deps);
   galleryRoutes(app, deps);
   operationRoutes(app, deps);
+  diskRoutes(app, deps);
+  blobAccessRoutes(app, deps);
   usageRoutes(app, { ...deps, limits: deps.config.limits });
   return app;
 }

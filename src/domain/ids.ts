@@ -9,6 +9,8 @@ export const TYPES = {
   gallery: "Microsoft.Compute/galleries",
   image: "Microsoft.Compute/galleries/images",
   application: "Microsoft.Compute/galleries/applications",
+  disk: "Microsoft.Compute/disks",
+  snapshot: "Microsoft.Compute/snapshots",
 } as const;
 
 export type ResourceType = (typeof TYPES)[keyof typeof TYPES];

@@ -124,9 +124,35 @@ export interface IdentityRepository {
   insertPrincipal(p: PrincipalRecord): Promise<void>;
 }
 
+/**
+ * The content of a disk or snapshot in one storage location: a chunk manifest (kept as JSON here;
+ * `blobs/manifest.ts` parses it). Copies share a manifest's chunks, each with its own row.
+ */
+export interface ManifestRecord {
+  /** Key of the resource (disk, snapshot) whose content this is. */
+  resourceKey: string;
+  /** Storage location (a region today). */
+  location: string;
+  manifest: unknown;
+  /** SHA-256 of the whole content. */
+  digest: string;
+  createdAt: string;
+}
+
+export interface ManifestRepository {
+  get(resourceKey: string, location: string): Promise<ManifestRecord | undefined>;
+  /** Inserts or replaces the row of (resourceKey, location). */
+  put(record: ManifestRecord): Promise<void>;
+  /** Removes every row of a resource; returns how many. */
+  deleteAll(resourceKey: string): Promise<number>;
+  /** Every manifest stored for a location (what garbage collection counts as references). */
+  listByLocation(location: string): Promise<ManifestRecord[]>;
+}
+
 /** The metadata store as the domain sees it. `transaction` gives all-or-nothing writes. */
 export interface Store {
   readonly resources: ResourceRepository;
+  readonly manifests: ManifestRepository;
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;

@@ -76,6 +76,24 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0002-manifests": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("manifests")
+        .addColumn("resource_key", "text", (c) => c.notNull())
+        .addColumn("location", "text", (c) => c.notNull())
+        .addColumn("manifest", "text", (c) => c.notNull())
+        .addColumn("digest", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("manifests_pk", ["resource_key", "location"])
+        .execute();
+      await db.schema
+        .createIndex("manifests_by_location")
+        .on("manifests")
+        .columns(["location", "resource_key"])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -46,8 +46,17 @@ export interface PrincipalsTable {
   secret_hash: string;
 }
 
+export interface ManifestsTable {
+  resource_key: string;
+  location: string;
+  manifest: string;
+  digest: string;
+  created_at: string;
+}
+
 export interface Database {
   resources: ResourcesTable;
+  manifests: ManifestsTable;
   operations: OperationsTable;
   tenants: TenantsTable;
   subscriptions: SubscriptionsTable;

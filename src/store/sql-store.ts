@@ -5,6 +5,8 @@
 import type { Kysely, Selectable, Transaction } from "kysely";
 import type {
   IdentityRepository,
+  ManifestRecord,
+  ManifestRepository,
   OperationRecord,
   OperationRepository,
   Page,
@@ -299,6 +301,65 @@ class SqlIdentityRepository implements IdentityRepository {
   }
 }
 
+class SqlManifestRepository implements ManifestRepository {
+  constructor(private readonly db: Db) {}
+
+  async get(resourceKey: string, location: string) {
+    const row = await this.db
+      .selectFrom("manifests")
+      .selectAll()
+      .where("resource_key", "=", resourceKey)
+      .where("location", "=", location)
+      .executeTakeFirst();
+    return row && toManifest(row);
+  }
+
+  async put(m: ManifestRecord) {
+    await this.db
+      .deleteFrom("manifests")
+      .where("resource_key", "=", m.resourceKey)
+      .where("location", "=", m.location)
+      .execute();
+    await this.db
+      .insertInto("manifests")
+      .values({
+        resource_key: m.resourceKey,
+        location: m.location,
+        manifest: JSON.stringify(m.manifest),
+        digest: m.digest,
+        created_at: m.createdAt,
+      })
+      .execute();
+  }
+
+  async deleteAll(resourceKey: string) {
+    const result = await this.db
+      .deleteFrom("manifests")
+      .where("resource_key", "=", resourceKey)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async listByLocation(location: string) {
+    const rows = await this.db
+      .selectFrom("manifests")
+      .selectAll()
+      .where("location", "=", location)
+      .execute();
+    return rows.map(toManifest);
+  }
+}
+
+function toManifest(row: Selectable<Database["manifests"]>): ManifestRecord {
+  return {
+    resourceKey: row.resource_key,
+    location: row.location,
+    manifest: JSON.parse(row.manifest),
+    digest: row.digest,
+    createdAt: row.created_at,
+  };
+}
+
 function toSubscription(row: Selectable<Database["subscriptions"]>): SubscriptionRecord {
   return {
     id: row.id,
@@ -310,6 +371,7 @@ function toSubscription(row: Selectable<Database["subscriptions"]>): Subscriptio
 
 export class SqlStore implements Store {
   readonly resources: ResourceRepository;
+  readonly manifests: ManifestRepository;
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
 
@@ -318,6 +380,7 @@ export class SqlStore implements Store {
     private readonly inTransaction = false,
   ) {
     this.resources = new SqlResourceRepository(db);
+    this.manifests = new SqlManifestRepository(db);
     this.operations = new SqlOperationRepository(db);
     this.identity = new SqlIdentityRepository(db);
   }

@@ -6,7 +6,7 @@
 import { ArmError } from "./errors.js";
 
 export type ApiFamily =
-  "gallery" | "compute" | "operations" | "resources" | "subscriptions" | "metadata";
+  "gallery" | "compute" | "disks" | "operations" | "resources" | "subscriptions" | "metadata";
 
 const VERSIONS: Record<Exclude<ApiFamily, "operations">, string[]> = {
   gallery: [
@@ -40,6 +40,21 @@ const VERSIONS: Record<Exclude<ApiFamily, "operations">, string[]> = {
     "2025-04-01",
     "2025-11-01",
     "2026-04-01",
+  ],
+  // DiskRP (disks, snapshots): az 2.45 sends disks 2022-07-02, snapshots 2022-03-02.
+  disks: [
+    "2020-12-01",
+    "2021-04-01",
+    "2021-08-01",
+    "2021-12-01",
+    "2022-03-02",
+    "2022-07-02",
+    "2023-01-02",
+    "2023-04-02",
+    "2023-10-02",
+    "2024-03-02",
+    "2025-01-02",
+    "2026-03-02",
   ],
   resources: [
     "2016-09-01",
@@ -80,7 +95,7 @@ const VERSIONS: Record<Exclude<ApiFamily, "operations">, string[]> = {
 /** An operation is polled with the api-version of the call that started it. */
 const ALL: Record<ApiFamily, string[]> = {
   ...VERSIONS,
-  operations: [...new Set([...VERSIONS.gallery, ...VERSIONS.compute])].sort(),
+  operations: [...new Set([...VERSIONS.gallery, ...VERSIONS.compute, ...VERSIONS.disks])].sort(),
 };
 
 const SUPPORTED = Object.fromEntries(

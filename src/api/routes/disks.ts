@@ -1,0 +1,225 @@
+/**
+ * Managed disks and snapshots on their ARM paths (DiskRP): PUT, PATCH, GET, DELETE, lists by group
+ * and subscription, and the access actions `beginGetAccess` / `endGetAccess`. Writes answer with
+ * the finished resource at once (200/201; our metadata commits before the answer), which both the
+ * JS SDK's and az's pollers accept as a completed operation.
+ */
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { ResourcePath } from "../../domain/ids.js";
+import type { ResourceRecord } from "../../domain/resource.js";
+import type { DiskService } from "../../disks/disk-service.js";
+import { VhdError } from "../../formats/vhd.js";
+import { ArmError } from "../arm/errors.js";
+import { baseUrlOf } from "../arm/lro.js";
+import { pageBody, pageRequest } from "../arm/paging.js";
+import { ArmEnum, Location, Obj, OsType, Tags } from "../schemas/common.js";
+import { actorOf } from "./tracked.js";
+
+const GROUP = "/subscriptions/:subscriptionId/resourceGroups/:resourceGroupName";
+
+const ORDER = [
+  "osType",
+  "hyperVGeneration",
+  "creationData",
+  "diskSizeGB",
+  "encryption",
+  "incremental",
+  "networkAccessPolicy",
+  "publicNetworkAccess",
+  "timeCreated",
+  "provisioningState",
+  "diskState",
+  "diskSizeBytes",
+  "uniqueId",
+];
+
+const DiskSkus = ArmEnum([
+  "Standard_LRS",
+  "Premium_LRS",
+  "StandardSSD_LRS",
+  "UltraSSD_LRS",
+  "Premium_ZRS",
+  "StandardSSD_ZRS",
+  "PremiumV2_LRS",
+  "Standard_ZRS",
+] as const);
+
+const Properties = Obj({
+  osType: Type.Optional(OsType),
+  hyperVGeneration: Type.Optional(ArmEnum(["V1", "V2"] as const)),
+  creationData: Type.Optional(
+    Obj({
+      createOption: ArmEnum(["Empty", "Upload", "Copy", "Import", "FromImage", "Restore"] as const),
+      sourceResourceId: Type.Optional(Type.String({ maxLength: 1024 })),
+      uploadSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    }),
+  ),
+  diskSizeGB: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+  incremental: Type.Optional(Type.Boolean()),
+  networkAccessPolicy: Type.Optional(ArmEnum(["AllowAll", "AllowPrivate", "DenyAll"] as const)),
+  publicNetworkAccess: Type.Optional(ArmEnum(["Enabled", "Disabled"] as const)),
+});
+
+const Sku = Obj({ name: Type.Optional(DiskSkus) });
+
+const PutBody = Type.Object(
+  {
+    location: Location,
+    tags: Type.Optional(Tags),
+    sku: Type.Optional(Sku),
+    properties: Type.Optional(Properties),
+  },
+  { additionalProperties: false },
+);
+
+const PatchBody = Type.Object(
+  { tags: Type.Optional(Tags), sku: Type.Optional(Sku), properties: Type.Optional(Properties) },
+  { additionalProperties: false },
+);
+
+const GrantBody = Type.Object(
+  {
+    access: ArmEnum(["None", "Read", "Write"] as const),
+    durationInSeconds: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+
+export function renderDisk(record: ResourceRecord) {
+  const p = record.properties;
+  const visible: Record<string, unknown> = { provisioningState: "Succeeded" };
+  for (const [k, v] of Object.entries(p)) if (!k.startsWith("_")) visible[k] = v;
+  const properties: Record<string, unknown> = {};
+  for (const key of ORDER) if (visible[key] !== undefined) properties[key] = visible[key];
+  for (const [k, v] of Object.entries(visible)) if (!(k in properties)) properties[k] = v;
+  const out: Record<string, unknown> = {
+    name: record.name,
+    id: record.id,
+    type: record.type,
+    location: record.location,
+  };
+  if (record.tags !== undefined) out.tags = record.tags;
+  out.sku = p._sku;
+  out.properties = properties;
+  return out;
+}
+
+export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
+  const { disks } = deps;
+  for (const [kind, segment, param] of [
+    ["disk", "disks", "diskName"],
+    ["snapshot", "snapshots", "snapshotName"],
+  ] as const) {
+    const config = { arm: { family: "disks" as const, resourceType: segment } };
+    const collection = `${GROUP}/providers/Microsoft.Compute/${segment}`;
+    const item = `${collection}/:${param}`;
+    const pathOf = (request: FastifyRequest): ResourcePath => {
+      const p = request.params as Record<string, string>;
+      return {
+        subscriptionId: p.subscriptionId!,
+        resourceGroup: p.resourceGroupName!,
+        names: [p[param]!],
+      };
+    };
+
+    app.put(item, { config, schema: { body: PutBody } }, async (request, reply) => {
+      const body = request.body as {
+        location: string;
+        tags?: Record<string, string>;
+        sku?: { name?: string };
+        properties?: Record<string, unknown>;
+      };
+      const { record, created } = await disks.put(
+        kind,
+        pathOf(request),
+        {
+          location: body.location,
+          tags: body.tags,
+          properties: { ...body.properties, ...(body.sku?.name ? { _sku: body.sku } : {}) },
+        },
+        actorOf(request),
+      );
+      return reply.code(created ? 201 : 200).send(renderDisk(record));
+    });
+
+    app.patch(item, { config, schema: { body: PatchBody } }, async (request) => {
+      const body = request.body as {
+        tags?: Record<string, string>;
+        sku?: { name?: string };
+        properties?: Record<string, unknown>;
+      };
+      const properties = { ...body.properties, ...(body.sku?.name ? { _sku: body.sku } : {}) };
+      return renderDisk(
+        await disks.patch(kind, pathOf(request), { tags: body.tags, properties }, actorOf(request)),
+      );
+    });
+
+    app.get(item, { config }, async (request) =>
+      renderDisk(await disks.get(kind, pathOf(request))),
+    );
+
+    app.delete(item, { config }, async (request, reply) => {
+      const deleted = await disks.delete(kind, pathOf(request));
+      return reply.code(deleted ? 200 : 204).send();
+    });
+
+    app.get(collection, { config }, async (request) => {
+      const path = pathOf(request);
+      const page = await disks.service(kind).list({ ...path, names: [] }, pageRequest(request));
+      return pageBody(request, page, renderDisk);
+    });
+
+    app.get(
+      `/subscriptions/:subscriptionId/providers/Microsoft.Compute/${segment}`,
+      { config },
+      async (request) => {
+        const { subscriptionId } = request.params as { subscriptionId: string };
+        const page = await disks
+          .service(kind)
+          .listBySubscription(subscriptionId, pageRequest(request));
+        return pageBody(request, page, renderDisk);
+      },
+    );
+
+    app.post(`${item}/beginGetAccess`, { config, schema: { body: GrantBody } }, async (request) => {
+      const body = request.body as { access: string; durationInSeconds: number };
+      const path = pathOf(request);
+      if (body.access === "None") {
+        await disks.revokeAccess(kind, path);
+        return {};
+      }
+      const granted = await disks.grantAccess(kind, path, body);
+      const { account, container, blob } = granted.path;
+      return {
+        accessSAS: `${baseUrlOf(request)}/${account}/${container}/${blob}?${granted.query}`,
+      };
+    });
+
+    app.post(`${item}/endGetAccess`, { config }, async (request, reply) => {
+      const path = pathOf(request);
+      try {
+        await disks.revokeAccess(kind, path);
+      } catch (err) {
+        if (err instanceof VhdError) {
+          const record = await disks.get(kind, path);
+          const { account, container, blob } = disks.sas.pathOf(
+            record.properties.uniqueId as string,
+          );
+          const url = `${baseUrlOf(request)}/${account}/${container}/${blob}`;
+          const what =
+            err.reason === "no-footer" || err.reason === "misaligned" || err.reason === "too-short"
+              ? "The specified cookie value in VHD footer indicates that"
+              : `The VHD footer is invalid (${err.message}):`;
+          throw new ArmError(
+            400,
+            "InvalidVhd",
+            `${what} disk '${record.name}' with blob ${url} is not a supported VHD. Disk is expected to be a fixed VHD with cookie value 'conectix', a valid checksum, and a virtual size that is a whole number of MiB.`,
+          );
+        }
+        throw err;
+      }
+      return reply.code(200).send();
+    });
+  }
+}

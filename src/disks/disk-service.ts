@@ -1,0 +1,529 @@
+/**
+ * Disks and snapshots: their life cycle (through `ResourceService` and the rules in rules.ts),
+ * access grants, the upload area and sealing an upload into chunks.
+ *
+ * Invariants:
+ * - Uploaded bytes live only in the upload area until sealed; reads of a sealed disk come from the
+ *   chunk store of its region (zero chunks synthesized, never read).
+ * - Sealing is all or nothing: the upload is checked (fixed VHD in Azure's format) and ingested
+ *   before one transaction records the manifest and makes the disk `Unattached`. On any failure
+ *   nothing is recorded and the disk is back to `ReadyToUpload` with its upload area kept, so the
+ *   upload can be fixed and sealed again; chunks an interrupted ingest wrote are unreferenced and
+ *   garbage collection removes them.
+ * - A Copy shares its source's manifest (copy-on-write): a new manifest row, no chunk copied.
+ * - The content of a disk's blob is a fixed VHD: the disk followed by its 512-byte footer. For an
+ *   uploaded disk that is the upload as sent (footer included, so a download is byte-identical);
+ *   an Empty disk has no manifest and reads as zeros and a footer made from its unique id.
+ */
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { ChunkStore } from "../blobs/chunk-store.js";
+import { FsBlobDriver } from "../blobs/fs-driver.js";
+import { collectGarbage, type GcReport } from "../blobs/gc.js";
+import { chunkLength, manifestHashes, parseManifest, type Manifest } from "../blobs/manifest.js";
+import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
+import { idOf, keyOf, type ResourcePath } from "../domain/ids.js";
+import type { RegionCatalog } from "../domain/regions.js";
+import type { ResourceRecord, Store } from "../domain/resource.js";
+import {
+  ResourceService,
+  type KindRules,
+  type PatchInput,
+  type Properties,
+  type WriteContext,
+  type WriteInput,
+} from "../domain/resource-service.js";
+import { fileRandomAccess } from "../formats/random-access.js";
+import { createVhdFooter, openFixedVhd, VHD_FOOTER_SIZE, VhdError } from "../formats/vhd.js";
+import {
+  accessOf,
+  blobSizeOf,
+  diskKindRules,
+  diskStateOf,
+  isDiskType,
+  snapshotKindRules,
+  type AccessGrant,
+  type CopySource,
+} from "./rules.js";
+import { SasError, SasSigner, type BlobPath, type SasClaims } from "./sas.js";
+import { UploadAreas, type Ranges } from "./upload-area.js";
+
+export type DiskKind = "disk" | "snapshot";
+
+/** What a blob URL opens: the resource, its grant, and its content. */
+export interface OpenedBlob {
+  record: ResourceRecord;
+  claims: SasClaims;
+  content: BlobContent;
+}
+
+/** The bytes behind a blob URL, as Get Blob, Get Page Ranges and Get Properties see them. */
+export interface BlobContent {
+  readonly size: number;
+  /** Version tag: changes whenever the content may have changed. */
+  readonly etag: string;
+  readonly lastModified: Date;
+  /** Bytes `[start, end]` (inclusive). */
+  stream(start: number, end: number): Readable;
+  /** Inclusive ranges that may hold data, sorted and disjoint. */
+  pageRanges(): Promise<Ranges>;
+}
+
+/** A blob request that Azure Storage refuses: its status, code and message. */
+export class StorageError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Azure's Put Page limit. */
+export const MAX_PAGE_WRITE = 4 * 1024 * 1024;
+export const MAX_ACCESS_SECONDS = 30 * 24 * 3600;
+
+export class DiskService {
+  private readonly rules: Record<DiskKind, KindRules> = {
+    disk: diskKindRules(),
+    snapshot: snapshotKindRules(),
+  };
+  readonly uploads: UploadAreas;
+  readonly sas: SasSigner;
+  private readonly chunkStores = new Map<string, ChunkStore>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly regions: RegionCatalog,
+    private readonly dataDir: string,
+  ) {
+    this.uploads = new UploadAreas(join(dataDir, "uploads"));
+    this.sas = SasSigner.open(join(dataDir, "disks", "sas-key"));
+  }
+
+  service(kind: DiskKind, store: Store = this.store) {
+    return new ResourceService(store, this.rules[kind], this.regions);
+  }
+
+  /** The chunk store of a region (one fs location per region for now). */
+  chunkStore(location: string): ChunkStore {
+    let cs = this.chunkStores.get(location);
+    if (!cs) {
+      cs = new ChunkStore(new FsBlobDriver(join(this.dataDir, "blobs", location)));
+      this.chunkStores.set(location, cs);
+    }
+    return cs;
+  }
+
+  /** PUT: creates or replaces; a Copy shares its source's manifest. */
+  async put(kind: DiskKind, path: ResourcePath, input: WriteInput, ctx: WriteContext) {
+    return this.store.transaction(async (tx) => {
+      const properties: Properties = { ...input.properties };
+      const creation = (properties.creationData ?? {}) as Properties;
+      const id = idOf(this.rules[kind].type, path);
+      const existing = await tx.resources.get(keyOf(id));
+      let source: ResourceRecord | undefined;
+      if (!existing && creation.createOption === "Copy") {
+        source = await this.copySource(tx, creation.sourceResourceId);
+        const sp = source.properties;
+        properties._source = {
+          id: source.id,
+          uniqueId: sp.uniqueId,
+          diskSizeBytes: sp.diskSizeBytes,
+          osType: sp.osType,
+          hyperVGeneration: sp.hyperVGeneration,
+        } as CopySource;
+      }
+      const result = await this.service(kind, tx).put(path, { ...input, properties }, ctx);
+      if (result.created && source) {
+        if (source.location !== result.record.location) {
+          throw new ValidationError(
+            "BadRequest",
+            `The source '${source.id}' is in location '${source.location}'; a copy must be created in the same location.`,
+            "location",
+          );
+        }
+        const m = await tx.manifests.get(source.key, source.location);
+        if (m)
+          await tx.manifests.put({
+            ...m,
+            resourceKey: result.record.key,
+            createdAt: ctx.now.toISOString(),
+          });
+      }
+      return result;
+    });
+  }
+
+  private async copySource(tx: Store, sourceId: unknown): Promise<ResourceRecord> {
+    if (typeof sourceId !== "string" || sourceId === "") {
+      throw new ValidationError(
+        "InvalidParameter",
+        "Required parameter 'creationData.sourceResourceId' is missing (null).",
+        "properties.creationData.sourceResourceId",
+      );
+    }
+    const source = await tx.resources.get(keyOf(sourceId));
+    if (!source || !isDiskType(source.type)) {
+      throw new NotFoundError(
+        "NotFound",
+        `Resource '${sourceId}' was not found: the copy source must be an existing disk or snapshot.`,
+        "properties.creationData.sourceResourceId",
+      );
+    }
+    const state = diskStateOf(source.properties);
+    if (state === "ReadyToUpload" || state === "ActiveUpload") {
+      throw new ConflictError(
+        "OperationNotAllowed",
+        `The source '${source.name}' is in state '${state}': its upload must be finished (endGetAccess) before it can be copied.`,
+        "properties.creationData.sourceResourceId",
+      );
+    }
+    return source;
+  }
+
+  patch(kind: DiskKind, path: ResourcePath, input: PatchInput, ctx: WriteContext) {
+    return this.service(kind).patch(path, input, ctx);
+  }
+
+  get(kind: DiskKind, path: ResourcePath) {
+    return this.service(kind).get(path);
+  }
+
+  /** DELETE: refused while a grant is open; drops the manifest row and the upload area. */
+  async delete(kind: DiskKind, path: ResourcePath) {
+    const deleted = await this.store.transaction(async (tx) => {
+      const key = keyOf(idOf(this.rules[kind].type, path));
+      const existing = await tx.resources.get(key);
+      if (existing && accessOf(existing.properties)) {
+        throw new ConflictError(
+          "OperationNotAllowed",
+          `Disk '${existing.name}' has an active SAS URI (state '${diskStateOf(existing.properties)}'). Revoke access (endGetAccess) before deleting it.`,
+        );
+      }
+      const record = await this.service(kind, tx).delete(path);
+      if (record) await tx.manifests.deleteAll(record.key);
+      return record;
+    });
+    if (deleted) await this.uploads.remove(deleted.properties.uniqueId as string);
+    return deleted;
+  }
+
+  /** beginGetAccess: opens (or extends) a Read or Write grant and returns its URL's path and query. */
+  async grantAccess(
+    kind: DiskKind,
+    path: ResourcePath,
+    request: { access: string; durationInSeconds: number },
+    now = new Date(),
+  ): Promise<{ path: BlobPath; query: string }> {
+    const mode = request.access;
+    if (mode !== "Read" && mode !== "Write") {
+      throw new ValidationError(
+        "InvalidParameter",
+        `Access '${mode}' cannot be granted: use 'Read' or 'Write'.`,
+        "access",
+      );
+    }
+    const seconds = request.durationInSeconds;
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_ACCESS_SECONDS) {
+      throw new ValidationError(
+        "InvalidParameter",
+        `durationInSeconds must be between 1 and ${MAX_ACCESS_SECONDS}.`,
+        "durationInSeconds",
+      );
+    }
+    const record = await this.store.transaction(async (tx) => {
+      const current = await this.service(kind, tx).get(path);
+      const state = diskStateOf(current.properties);
+      const open = accessOf(current.properties);
+      const allowed =
+        mode === "Write"
+          ? state === "ReadyToUpload" || (state === "ActiveUpload" && open?.mode === "Write")
+          : state === "Unattached" || (state === "ActiveSAS" && open?.mode === "Read");
+      if (!allowed) {
+        throw new ConflictError(
+          "OperationNotAllowed",
+          mode === "Write"
+            ? `Write access can only be granted to a disk created for upload in state 'ReadyToUpload'; '${current.name}' is '${state}'.`
+            : `Read access cannot be granted to '${current.name}' in state '${state}'.${state === "ReadyToUpload" || state === "ActiveUpload" ? " Finish the upload (endGetAccess) first." : ""}`,
+        );
+      }
+      const grant: AccessGrant = {
+        id: open?.id ?? randomUUID(),
+        mode,
+        expiresAt: new Date(now.getTime() + seconds * 1000).toISOString(),
+      };
+      const updated: ResourceRecord = {
+        ...current,
+        properties: {
+          ...current.properties,
+          diskState: mode === "Write" ? "ActiveUpload" : "ActiveSAS",
+          _access: grant,
+        },
+      };
+      await tx.resources.update(updated);
+      return updated;
+    });
+    const p = record.properties;
+    if (diskStateOf(p) === "ActiveUpload") {
+      await this.uploads.ensure(p.uniqueId as string, blobSizeOf(p));
+    }
+    const grant = accessOf(p)!;
+    const blobPath = this.sas.pathOf(p.uniqueId as string);
+    const query = this.sas.sign(blobPath, {
+      resourceKey: record.key,
+      grantId: grant.id,
+      permission: grant.mode === "Write" ? "rw" : "r",
+      expiresAt: new Date(grant.expiresAt),
+    });
+    return { path: blobPath, query };
+  }
+
+  /**
+   * endGetAccess: closes the grant. After a Write grant this seals the upload (see the module
+   * comment); a VhdError is rethrown after the disk is back to `ReadyToUpload`.
+   */
+  async revokeAccess(
+    kind: DiskKind,
+    path: ResourcePath,
+    now = new Date(),
+  ): Promise<ResourceRecord> {
+    const record = await this.service(kind).get(path);
+    const p = record.properties;
+    if (diskStateOf(p) === "ActiveSAS") {
+      return this.setState(
+        kind,
+        path,
+        (r) => accessOf(r.properties)?.mode === "Read",
+        "Unattached",
+      );
+    }
+    if (diskStateOf(p) !== "ActiveUpload") return record;
+    const uniqueId = p.uniqueId as string;
+    return this.uploads.exclusive(uniqueId, async () => {
+      let manifest: Manifest;
+      try {
+        manifest = await this.ingestUpload(record);
+      } catch (err) {
+        await this.setState(
+          kind,
+          path,
+          (r) => diskStateOf(r.properties) === "ActiveUpload",
+          "ReadyToUpload",
+        );
+        throw err;
+      }
+      const sealed = await this.store.transaction(async (tx) => {
+        const current = await this.service(kind, tx).get(path);
+        if (
+          diskStateOf(current.properties) !== "ActiveUpload" ||
+          current.properties.uniqueId !== uniqueId
+        ) {
+          throw new ConflictError(
+            "OperationNotAllowed",
+            `Disk '${current.name}' changed while its upload was being sealed; try again.`,
+          );
+        }
+        await tx.manifests.put({
+          resourceKey: current.key,
+          location: current.location,
+          manifest,
+          digest: manifest.sha256,
+          createdAt: now.toISOString(),
+        });
+        const { _access: _, ...rest } = current.properties;
+        const updated = { ...current, properties: { ...rest, diskState: "Unattached" } };
+        await tx.resources.update(updated);
+        return updated;
+      });
+      await this.uploads.remove(uniqueId);
+      return sealed;
+    });
+  }
+
+  /** Checks the upload area is a fixed VHD in Azure's format and ingests it (nothing recorded). */
+  private async ingestUpload(record: ResourceRecord): Promise<Manifest> {
+    const source = await fileRandomAccess(
+      this.uploads.pathOf(record.properties.uniqueId as string),
+    );
+    try {
+      if (source.size !== blobSizeOf(record.properties)) {
+        throw new VhdError(
+          "size-mismatch",
+          `the upload area holds ${source.size} bytes, the disk was created for ${blobSizeOf(record.properties)}`,
+        );
+      }
+      await openFixedVhd(source);
+      return await this.chunkStore(record.location).ingest(source);
+    } finally {
+      await source.close();
+    }
+  }
+
+  private async setState(
+    kind: DiskKind,
+    path: ResourcePath,
+    when: (r: ResourceRecord) => boolean,
+    state: string,
+  ): Promise<ResourceRecord> {
+    return this.store.transaction(async (tx) => {
+      const current = await this.service(kind, tx).get(path);
+      if (!when(current)) return current;
+      const { _access: _, ...rest } = current.properties;
+      const updated = { ...current, properties: { ...rest, diskState: state } };
+      await tx.resources.update(updated);
+      return updated;
+    });
+  }
+
+  /**
+   * The resource a blob URL opens, checked: signature, expiry, the grant still open. Any failure
+   * is Azure Storage's 403 AuthenticationFailed.
+   */
+  async open(
+    path: BlobPath,
+    query: Record<string, unknown>,
+    now = new Date(),
+  ): Promise<OpenedBlob> {
+    let claims: SasClaims;
+    try {
+      claims = this.sas.verify(path, query, now);
+    } catch (err) {
+      if (err instanceof SasError) throw authenticationFailed(err.message);
+      throw err;
+    }
+    const record = await this.store.resources.get(claims.resourceKey);
+    const grant = record && accessOf(record.properties);
+    if (!record || !grant || grant.id !== claims.grantId) {
+      throw authenticationFailed("The access grant of this SAS has been revoked (endGetAccess).");
+    }
+    if (new Date(grant.expiresAt).getTime() <= now.getTime()) {
+      throw authenticationFailed(
+        `Signature not valid in the specified time frame: Expiry [${new Date(grant.expiresAt).toUTCString()}] - Current [${now.toUTCString()}]`,
+      );
+    }
+    return { record, claims, content: await this.contentOf(record) };
+  }
+
+  private async contentOf(record: ResourceRecord): Promise<BlobContent> {
+    const p = record.properties;
+    const size = blobSizeOf(p);
+    const uniqueId = p.uniqueId as string;
+    if (diskStateOf(p) === "ActiveUpload") {
+      const ranges = await this.uploads.ranges(uniqueId);
+      return {
+        size,
+        etag: `"0x${Buffer.from(JSON.stringify(ranges)).length.toString(16)}${uniqueId.slice(0, 8)}"`,
+        lastModified: new Date(record.systemData.lastModifiedAt),
+        stream: (start, end) => this.uploads.stream(uniqueId, start, end),
+        pageRanges: async () => this.uploads.ranges(uniqueId),
+      };
+    }
+    const etag = `"0x${Buffer.from(uniqueId.replace(/-/g, ""), "hex").subarray(0, 8).toString("hex").toUpperCase()}"`;
+    const lastModified = new Date(p.timeCreated as string);
+    const row = await this.store.manifests.get(record.key, record.location);
+    if (row) {
+      const manifest = parseManifest(row.manifest);
+      const cs = this.chunkStore(record.location);
+      return {
+        size: manifest.size,
+        etag,
+        lastModified,
+        stream: (start, end) => cs.stream(manifest, { start, end }),
+        pageRanges: async () => manifestRanges(manifest),
+      };
+    }
+    const footer = createVhdFooter(p.diskSizeBytes as number, {
+      uniqueId: Buffer.from(uniqueId.replace(/-/g, ""), "hex"),
+      createdAt: lastModified,
+    });
+    return {
+      size,
+      etag,
+      lastModified,
+      stream: (start, end) => Readable.from(zerosThenFooter(size, footer, start, end)),
+      pageRanges: async () => [[size - VHD_FOOTER_SIZE, size - 1]],
+    };
+  }
+
+  /** Put Page under the area's lock, re-checking the grant so that no write lands after a seal. */
+  async writePages(
+    path: BlobPath,
+    query: Record<string, unknown>,
+    offset: number,
+    data: Buffer | { clear: number },
+  ): Promise<ResourceRecord> {
+    const first = await this.open(path, query);
+    if (first.claims.permission !== "rw") {
+      throw new StorageError(
+        403,
+        "AuthorizationPermissionMismatch",
+        "This request is not authorized to perform this operation using this permission.",
+      );
+    }
+    const uniqueId = first.record.properties.uniqueId as string;
+    return this.uploads.exclusive(uniqueId, async () => {
+      const { record } = await this.open(path, query);
+      if (diskStateOf(record.properties) !== "ActiveUpload") {
+        throw authenticationFailed("The access grant of this SAS has been revoked (endGetAccess).");
+      }
+      await this.uploads.write(uniqueId, offset, data);
+      return record;
+    });
+  }
+
+  /**
+   * Removes chunks of a region that no manifest references and that are older than `graceMs`.
+   */
+  async collectGarbage(location: string, graceMs?: number): Promise<GcReport> {
+    const cs = this.chunkStore(location);
+    return collectGarbage(cs.driver, {
+      graceMs,
+      references: async () => {
+        const rows = await this.store.manifests.listByLocation(location);
+        const all = new Set<string>();
+        for (const row of rows)
+          for (const h of manifestHashes(parseManifest(row.manifest))) all.add(h);
+        return all;
+      },
+    });
+  }
+}
+
+function authenticationFailed(detail: string) {
+  return new StorageError(
+    403,
+    "AuthenticationFailed",
+    "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+    detail,
+  );
+}
+
+/** Data ranges of a manifest: its stored chunks, adjacent ones merged. */
+export function manifestRanges(m: Manifest): Ranges {
+  const out: Ranges = [];
+  for (const [index] of m.chunks) {
+    const start = index * m.chunkSize;
+    const end = start + chunkLength(m, index) - 1;
+    const last = out.at(-1);
+    if (last && last[1] + 1 === start) last[1] = end;
+    else out.push([start, end]);
+  }
+  return out;
+}
+
+function* zerosThenFooter(size: number, footer: Buffer, start: number, end: number) {
+  const footerAt = size - VHD_FOOTER_SIZE;
+  const zeros = Buffer.alloc(1024 * 1024);
+  let at = start;
+  while (at <= Math.min(end, footerAt - 1)) {
+    const n = Math.min(zeros.length, Math.min(end, footerAt - 1) - at + 1);
+    yield zeros.subarray(0, n);
+    at += n;
+  }
+  if (end >= footerAt)
+    yield footer.subarray(Math.max(start, footerAt) - footerAt, end - footerAt + 1);
+}

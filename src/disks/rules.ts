@@ -1,0 +1,234 @@
+/**
+ * Managed disks and snapshots as `KindRules`: creation options (Empty, Upload, Copy), the sizes
+ * and states Azure shows. State that clients never see (the SKU, the open access grant, the copy
+ * source resolved by `DiskService`) is kept in properties under `_`-prefixed keys, which the api
+ * layer never renders.
+ *
+ * Disk states: Empty and Copy disks start `Unattached`; Upload disks `ReadyToUpload`, then
+ * `ActiveUpload` while a Write grant is open, `Unattached` once sealed; a Read grant makes a disk
+ * `ActiveSAS` until it is revoked.
+ */
+import { randomUUID } from "node:crypto";
+import { ConflictError, ValidationError } from "../domain/errors.js";
+import { TYPES } from "../domain/ids.js";
+import type { KindRules, Properties } from "../domain/resource-service.js";
+import {
+  AZURE_MAX_DISK_BYTES,
+  AZURE_MIN_DISK_BYTES,
+  MIB,
+  VHD_FOOTER_SIZE,
+} from "../formats/vhd.js";
+
+export const GIB = 1024 * MIB;
+/** Largest managed disk, as Azure allows (32,767 GiB). */
+export const MAX_DISK_GB = 32767;
+
+export type DiskState = "Unattached" | "ReadyToUpload" | "ActiveUpload" | "ActiveSAS";
+
+/** An open access grant: what its SAS is bound to. */
+export interface AccessGrant {
+  id: string;
+  mode: "Read" | "Write";
+  expiresAt: string;
+}
+
+/** What `DiskService` resolves about a Copy's source before the rules run. */
+export interface CopySource {
+  id: string;
+  uniqueId: string;
+  diskSizeBytes: number;
+  osType?: string;
+  hyperVGeneration?: string;
+}
+
+const DISK_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$/;
+
+export const isDiskType = (type: string) =>
+  type.toLowerCase() === TYPES.disk.toLowerCase() ||
+  type.toLowerCase() === TYPES.snapshot.toLowerCase();
+
+function checkDiskName(name: string, parameter: string) {
+  if (!DISK_NAME.test(name) || name.endsWith(".")) {
+    throw new ValidationError(
+      "InvalidParameter",
+      `The entity name '${parameter}' is invalid according to its validation rule: ^[^_\\W][\\w-._]{0,79}(?<![-.])$.`,
+      parameter,
+    );
+  }
+}
+
+/** Bytes of content a disk's blob holds: the disk itself and the fixed-VHD footer. */
+export const blobSizeOf = (properties: Properties) =>
+  (properties.diskSizeBytes as number) + VHD_FOOTER_SIZE;
+
+export const diskStateOf = (properties: Properties) => properties.diskState as DiskState;
+export const accessOf = (properties: Properties) => properties._access as AccessGrant | undefined;
+
+function creation(input: Properties, snapshot: boolean) {
+  const data = (input.creationData ?? {}) as Properties;
+  const option = data.createOption as string | undefined;
+  if (!option) {
+    throw new ValidationError(
+      "InvalidParameter",
+      "Required parameter 'creationData.createOption' is missing (null).",
+      "properties.creationData.createOption",
+    );
+  }
+  const source = input._source as CopySource | undefined;
+  switch (option) {
+    case "Empty": {
+      if (snapshot) break;
+      const gb = input.diskSizeGB as number | undefined;
+      if (gb === undefined) {
+        throw new ValidationError(
+          "InvalidParameter",
+          "Required parameter 'diskSizeGB' is missing (null).",
+          "properties.diskSizeGB",
+        );
+      }
+      if (!Number.isInteger(gb) || gb < 1 || gb > MAX_DISK_GB) {
+        throw new ValidationError(
+          "InvalidParameter",
+          `Disk size ${gb} GB is invalid. The size must be between 1 and ${MAX_DISK_GB} GB.`,
+          "properties.diskSizeGB",
+        );
+      }
+      return { creationData: { createOption: "Empty" }, bytes: gb * GIB, state: "Unattached" };
+    }
+    case "Upload": {
+      const total = data.uploadSizeBytes as number | undefined;
+      if (total === undefined) {
+        throw new ValidationError(
+          "InvalidParameter",
+          "Required parameter 'creationData.uploadSizeBytes' is missing (null).",
+          "properties.creationData.uploadSizeBytes",
+        );
+      }
+      const diskBytes = total - VHD_FOOTER_SIZE;
+      if (!Number.isSafeInteger(total) || diskBytes % MIB !== 0) {
+        throw new ValidationError(
+          "BadRequest",
+          `The upload size in bytes ${total} - 512 bytes for the VHD footer (${diskBytes} in this case) must be a multiple of MiB.`,
+          "properties.creationData.uploadSizeBytes",
+        );
+      }
+      if (diskBytes < AZURE_MIN_DISK_BYTES || diskBytes > AZURE_MAX_DISK_BYTES) {
+        throw new ValidationError(
+          "BadRequest",
+          `The upload size in bytes ${total} is invalid. It must be between ${AZURE_MIN_DISK_BYTES + VHD_FOOTER_SIZE} bytes (20 MiB + 512 bytes for the VHD footer) and ${AZURE_MAX_DISK_BYTES + VHD_FOOTER_SIZE} bytes (32 TiB + 512 bytes for the VHD footer).`,
+          "properties.creationData.uploadSizeBytes",
+        );
+      }
+      return {
+        creationData: { createOption: "Upload", uploadSizeBytes: total },
+        bytes: diskBytes,
+        state: "ReadyToUpload",
+      };
+    }
+    case "Copy": {
+      if (!source) {
+        throw new ValidationError(
+          "InvalidParameter",
+          "Required parameter 'creationData.sourceResourceId' is missing (null).",
+          "properties.creationData.sourceResourceId",
+        );
+      }
+      return {
+        creationData: {
+          createOption: "Copy",
+          sourceResourceId: source.id,
+          sourceUniqueId: source.uniqueId,
+        },
+        bytes: source.diskSizeBytes,
+        state: "Unattached",
+      };
+    }
+  }
+  throw new ValidationError(
+    "InvalidParameter",
+    `Create option '${option}' is not supported here; use Empty, Upload or Copy.`,
+    "properties.creationData.createOption",
+  );
+}
+
+function diskRules(snapshot: boolean): KindRules {
+  const type = snapshot ? TYPES.snapshot : TYPES.disk;
+  const nameParameter = snapshot ? "snapshotName" : "diskName";
+  return {
+    type,
+    nameParameter,
+    checkName: (name) => checkDiskName(name, nameParameter),
+    create(input, ctx) {
+      const { creationData, bytes, state } = creation(input, snapshot);
+      const source = input._source as CopySource | undefined;
+      const sku = (input._sku as { name?: string } | undefined)?.name ?? "Standard_LRS";
+      const now = ctx.now.toISOString();
+      const out: Properties = {
+        _sku: skuOf(sku),
+        osType: input.osType ?? source?.osType,
+        hyperVGeneration: input.hyperVGeneration ?? source?.hyperVGeneration,
+        creationData,
+        diskSizeGB: Math.ceil(bytes / GIB),
+        encryption: { type: "EncryptionAtRestWithPlatformKey" },
+        ...(snapshot ? { incremental: input.incremental ?? false } : {}),
+        networkAccessPolicy: input.networkAccessPolicy ?? "AllowAll",
+        publicNetworkAccess: input.publicNetworkAccess ?? "Enabled",
+        timeCreated: now,
+        diskState: state,
+        diskSizeBytes: bytes,
+        uniqueId: randomUUID(),
+      };
+      return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+    },
+    replace(existing, input) {
+      const before = existing.properties;
+      const given = (input.creationData ?? {}) as Properties;
+      const was = before.creationData as Properties;
+      if (given.createOption !== undefined && given.createOption !== was.createOption) {
+        throw new ConflictError(
+          "PropertyChangeNotAllowed",
+          "Changing property 'creationData.createOption' is not allowed.",
+          "properties.creationData.createOption",
+        );
+      }
+      const out: Properties = { ...before };
+      const gb = input.diskSizeGB as number | undefined;
+      if (gb !== undefined && gb !== before.diskSizeGB) {
+        if (gb < (before.diskSizeGB as number)) {
+          throw new ValidationError(
+            "BadRequest",
+            `Disk size can only be increased: ${gb} GB is less than the current ${String(before.diskSizeGB)} GB.`,
+            "properties.diskSizeGB",
+          );
+        }
+        throw new ConflictError(
+          "OperationNotAllowed",
+          "Resizing a disk is not supported by this server yet.",
+          "properties.diskSizeGB",
+        );
+      }
+      for (const key of [
+        "osType",
+        "hyperVGeneration",
+        "networkAccessPolicy",
+        "publicNetworkAccess",
+      ]) {
+        if (input[key] !== undefined) out[key] = input[key];
+      }
+      if (input._sku) out._sku = skuOf((input._sku as { name: string }).name);
+      return out;
+    },
+  };
+}
+
+function skuOf(name: string) {
+  const tier = name.startsWith("Premium")
+    ? "Premium"
+    : name.startsWith("UltraSSD")
+      ? "Ultra"
+      : "Standard";
+  return { name, tier };
+}
+
+export const diskKindRules = () => diskRules(false);
+export const snapshotKindRules = () => diskRules(true);
