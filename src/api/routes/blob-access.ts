@@ -105,7 +105,9 @@ export function blobAccessRoutes(app: FastifyInstance, deps: { disks: DiskServic
         .header("Last-Modified", c.lastModified.toUTCString())
         .header("x-ms-blob-type", "PageBlob");
 
-    const ROUTE = "/:account/:container/:blob";
+    // Only disk accounts (`md-` + hex, see disks/sas.ts): any other three-segment path, such as
+    // `/subscriptions/{s}/resourcegroups/` with an empty name, stays an ARM path.
+    const ROUTE = "/:account(^md-[0-9a-f]{12}$)/:container/:blob";
 
     scope.put(ROUTE, async (request, reply) => {
       const q = query(request);
