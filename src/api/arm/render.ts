@@ -12,6 +12,8 @@ export interface RenderOptions {
   apiVersion: string;
   provisioningState: string | null;
   propertyOrder: readonly string[];
+  /** Top-level members between `tags` and `properties`, e.g. a disk's `sku`. */
+  envelope?: Record<string, unknown>;
 }
 
 function ordered(properties: Record<string, unknown>, order: readonly string[]) {
@@ -34,6 +36,7 @@ export function renderResource(record: ResourceRecord, options: RenderOptions) {
     location: record.location,
   };
   if (record.tags !== undefined) out.tags = record.tags;
+  Object.assign(out, options.envelope);
   out.properties = ordered(properties, options.propertyOrder);
   if (options.apiVersion >= SYSTEM_DATA_FROM) {
     const s = record.systemData;

@@ -13,6 +13,7 @@ import { VhdError } from "../../formats/vhd.js";
 import { ArmError } from "../arm/errors.js";
 import { baseUrlOf } from "../arm/lro.js";
 import { pageBody, pageRequest } from "../arm/paging.js";
+import { renderResource } from "../arm/render.js";
 import { ArmEnum, Location, Obj, OsType, Tags } from "../schemas/common.js";
 import { actorOf } from "./tracked.js";
 
@@ -86,23 +87,21 @@ const GrantBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** Properties under `_` are the service's own bookkeeping (grants, sku, source) and never shown. */
 export function renderDisk(record: ResourceRecord) {
-  const p = record.properties;
-  const visible: Record<string, unknown> = { provisioningState: "Succeeded" };
-  for (const [k, v] of Object.entries(p)) if (!k.startsWith("_")) visible[k] = v;
-  const properties: Record<string, unknown> = {};
-  for (const key of ORDER) if (visible[key] !== undefined) properties[key] = visible[key];
-  for (const [k, v] of Object.entries(visible)) if (!(k in properties)) properties[k] = v;
-  const out: Record<string, unknown> = {
-    name: record.name,
-    id: record.id,
-    type: record.type,
-    location: record.location,
-  };
-  if (record.tags !== undefined) out.tags = record.tags;
-  out.sku = p._sku;
-  out.properties = properties;
-  return out;
+  const visible = Object.fromEntries(
+    Object.entries(record.properties).filter(([k]) => !k.startsWith("_")),
+  );
+  return renderResource(
+    { ...record, properties: visible },
+    {
+      // Disks answer in one shape for every api-version and without systemData, as before.
+      apiVersion: "",
+      provisioningState: "Succeeded",
+      propertyOrder: ORDER,
+      envelope: { sku: record.properties._sku },
+    },
+  );
 }
 
 export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
