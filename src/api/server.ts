@@ -10,8 +10,8 @@ import type { RegionCatalog } from "../domain/regions.js";
 import type { Store } from "../domain/resource.js";
 import type { TokenService } from "../identity/tokens.js";
 import type { ResourceGroupService } from "../resources/resource-groups.js";
-import { armEnumKeyword } from "./arm/ajv-arm-enum.js";
 import { ArmError, sendArmError } from "./arm/errors.js";
+import { lazyValidatorCompiler } from "./arm/validation.js";
 import { armGate } from "./auth.js";
 import type { DiskService } from "../disks/disk-service.js";
 import { blobAccessRoutes } from "./routes/blob-access.js";
@@ -56,16 +56,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       sendArmError(request, reply, err);
     },
     genReqId: () => randomUUID(),
-    ajv: {
-      customOptions: {
-        coerceTypes: false,
-        removeAdditional: true,
-        useDefaults: false,
-        allErrors: false,
-      },
-      plugins: [armEnumKeyword],
-    },
   }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(lazyValidatorCompiler());
   app.decorate("ocgPublicUrl", "");
   app.decorate("ocgPageSize", deps.config.pageSize);
   app.decorateRequest("armApiVersion", "");
