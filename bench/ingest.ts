@@ -32,6 +32,7 @@ import { ChunkStore, type RandomAccessInto } from "../src/blobs/chunk-store.js";
 import { FsBlobDriver } from "../src/blobs/fs-driver.js";
 import { occupiedBytes, uniqueBytes } from "../src/blobs/manifest.js";
 import { fileRandomAccess, type RandomAccess } from "../src/formats/random-access.js";
+import { median } from "./stats.js";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -265,10 +266,6 @@ async function ingestInChild(job: ChildJob): Promise<ChildResult> {
   return JSON.parse(out) as ChildResult;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const fmtMiB = (n: number) => `${(n / MIB).toFixed(1)} MiB`;
 const fmtChunk = (n: number) => (n >= MIB ? `${n / MIB} MiB` : `${n / KIB} KiB`);
 

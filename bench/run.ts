@@ -20,6 +20,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { formatSummary, readProfile, summarize, type ProfileSummary } from "./profile.js";
+import { median } from "./stats.js";
 
 const root = resolve(import.meta.dirname, "..");
 
@@ -289,12 +290,6 @@ async function measure(target: Target, round: number, spec: TargetSpec, ca: stri
 }
 
 // ---- statistics -----------------------------------------------------------------------------
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 function medians(ms: Measurement[]) {
   return {

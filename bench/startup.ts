@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { median } from "./stats.js";
 
 const root = resolve(import.meta.dirname, "..");
 const { values: args } = parseArgs({
@@ -23,11 +24,6 @@ const { values: args } = parseArgs({
   },
 });
 const rounds = Number(args.rounds);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function freePort(): Promise<number> {
   return new Promise((resolvePort) => {

@@ -8,8 +8,7 @@ import type { Store, SubscriptionRecord } from "../domain/resource.js";
 import type { TokenService } from "../identity/tokens.js";
 import { resolveApiVersion } from "./arm/api-versions.js";
 import { ArmError } from "./arm/errors.js";
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isGuid } from "../domain/ids.js";
 
 export function armGate(tokens: TokenService, store: Store, loose: boolean) {
   const subscriptions = new Map<string, SubscriptionRecord>();
@@ -54,7 +53,7 @@ export function armGate(tokens: TokenService, store: Store, loose: boolean) {
     );
     const subscriptionId = (request.params as Record<string, string | undefined>).subscriptionId;
     if (subscriptionId === undefined) return;
-    if (!GUID.test(subscriptionId)) {
+    if (!isGuid(subscriptionId)) {
       throw new ArmError(
         400,
         "InvalidSubscriptionId",

@@ -17,6 +17,10 @@ export type ResourceType = (typeof TYPES)[keyof typeof TYPES];
 
 export const keyOf = (id: string) => id.toLowerCase();
 
+/** Subscription, tenant and client ids are GUIDs in their 8-4-4-4-12 hex form. */
+export const isGuid = (s: string) =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+
 export const resourceGroupId = (subscriptionId: string, resourceGroup: string) =>
   `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`;
 

@@ -8,8 +8,8 @@ import type { Store } from "../../domain/resource.js";
 import { verifySecret } from "../../identity/secrets.js";
 import type { TokenService } from "../../identity/tokens.js";
 import { baseUrlOf } from "../arm/lro.js";
+import { isGuid } from "../../domain/ids.js";
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TENANT_ALIASES = new Set(["common", "organizations", "consumers", "adfs"]);
 
 function oauthError(reply: FastifyReply, status: number, error: string, description: string) {
@@ -105,7 +105,7 @@ export function identityRoutes(app: FastifyInstance, deps: { store: Store; token
     if (
       !principal ||
       (!TENANT_ALIASES.has(tenant.toLowerCase()) &&
-        !(GUID.test(tenant) && tenant.toLowerCase() === principal.tenantId))
+        !(isGuid(tenant) && tenant.toLowerCase() === principal.tenantId))
     ) {
       return oauthError(
         reply,
