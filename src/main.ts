@@ -13,9 +13,11 @@ import { ResourceService } from "./domain/resource-service.js";
 import { applicationRules } from "./gallery/applications.js";
 import { galleryRules } from "./gallery/galleries.js";
 import { imageDefinitionRules } from "./gallery/images.js";
+import { ImageVersionService } from "./gallery/version-service.js";
 import { bootstrapIdentity } from "./identity/bootstrap.js";
 import { TokenService } from "./identity/tokens.js";
 import { ResourceGroupService } from "./resources/resource-groups.js";
+import { ReplicationWorker } from "./replication/worker.js";
 import { openStore } from "./store/open-store.js";
 import { loadOrCreateTls } from "./tls/certificates.js";
 
@@ -49,6 +51,26 @@ export async function startServer(
     ),
   ]);
   const regions = new RegionCatalog(config.regions);
+  const disks = new DiskService(store, regions, config.dataDir);
+  // Until zones arrive, a region is one storage location named after it.
+  const placement = {
+    place: (region: string) => [region],
+    regionOf: (location: string) => location,
+  };
+  const versions = new ImageVersionService(
+    store,
+    regions,
+    placement,
+    config.limits.imageVersionsPerRegion,
+    () => worker.wake(),
+  );
+  const worker: ReplicationWorker = new ReplicationWorker({
+    store,
+    versions,
+    logger,
+    chunkStore: (location) => disks.chunkStore(location),
+    regionOf: placement.regionOf,
+  });
   const app = buildServer({
     config,
     logger,
@@ -64,7 +86,8 @@ export async function startServer(
       regions,
     ),
     applications: new ResourceService(store, applicationRules(), regions),
-    disks: new DiskService(store, regions, config.dataDir),
+    disks,
+    versions,
   });
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -81,6 +104,7 @@ export async function startServer(
     publicUrl: url,
     caCertificatePath: tls.caCertificatePath,
   });
+  worker.start();
   app.markReady();
   logger.info({ url, dataDir: config.dataDir }, "ocg is ready");
   return {
@@ -90,6 +114,7 @@ export async function startServer(
     caCertificatePath: tls.caCertificatePath,
     logger,
     async close() {
+      await worker.stop();
       await app.close();
       await store.close();
     },

@@ -14,9 +14,11 @@ import { ArmError, sendArmError } from "./arm/errors.js";
 import { lazyValidatorCompiler } from "./arm/validation.js";
 import { armGate } from "./auth.js";
 import type { DiskService } from "../disks/disk-service.js";
+import type { ImageVersionService } from "../gallery/version-service.js";
 import { blobAccessRoutes } from "./routes/blob-access.js";
 import { diskRoutes } from "./routes/disks.js";
 import { galleryRoutes, type GalleryServices } from "./routes/galleries.js";
+import { imageVersionRoutes } from "./routes/image-versions.js";
 import { identityRoutes } from "./routes/identity.js";
 import { operationRoutes } from "./routes/operations.js";
 import { resourceGroupRoutes } from "./routes/resource-groups.js";
@@ -33,6 +35,7 @@ export interface ServerDeps extends GalleryServices {
   regions: RegionCatalog;
   groups: ResourceGroupService;
   disks: DiskService;
+  versions: ImageVersionService;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -106,6 +109,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   subscriptionRoutes(app, deps);
   resourceGroupRoutes(app, deps);
   galleryRoutes(app, deps);
+  imageVersionRoutes(app, deps);
   operationRoutes(app, deps);
   diskRoutes(app, deps);
   blobAccessRoutes(app, deps);

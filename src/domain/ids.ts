@@ -9,6 +9,8 @@ export const TYPES = {
   gallery: "Microsoft.Compute/galleries",
   image: "Microsoft.Compute/galleries/images",
   application: "Microsoft.Compute/galleries/applications",
+  imageVersion: "Microsoft.Compute/galleries/images/versions",
+  applicationVersion: "Microsoft.Compute/galleries/applications/versions",
   disk: "Microsoft.Compute/disks",
   snapshot: "Microsoft.Compute/snapshots",
 } as const;

@@ -35,7 +35,10 @@ export interface KindRules {
   /** Throws a ValidationError naming the parameter when the name breaks the kind's rule. */
   checkName(name: string): void;
   /** Properties of a new resource, with defaults filled; throws on bad input. */
-  create(input: Properties, ctx: WriteContext & { path: ResourcePath }): Properties;
+  create(
+    input: Properties,
+    ctx: WriteContext & { path: ResourcePath; location: string },
+  ): Properties;
   /** Properties after a full PUT over `existing`; refuses changes to immutable properties. */
   replace(existing: ResourceRecord, input: Properties, ctx: WriteContext): Properties;
   /** A store-wide unique value derived from the properties, if the kind has one. */
@@ -145,7 +148,11 @@ export class ResourceService {
         return { record, created: false };
       }
       await this.checkQuota(tx, path.subscriptionId, region.name);
-      const properties = this.rules.create(input.properties, { ...ctx, path });
+      const properties = this.rules.create(input.properties, {
+        ...ctx,
+        path,
+        location: region.name,
+      });
       const record: ResourceRecord = {
         key: keyOf(id),
         id,

@@ -92,6 +92,8 @@ export interface OperationRecord {
 export interface OperationRepository {
   insert(op: OperationRecord): Promise<void>;
   get(id: string): Promise<OperationRecord | undefined>;
+  /** Records how a running operation ended (or that it runs on). */
+  update(op: OperationRecord): Promise<void>;
 }
 
 export interface TenantRecord {
@@ -143,16 +145,66 @@ export interface ManifestRepository {
   get(resourceKey: string, location: string): Promise<ManifestRecord | undefined>;
   /** Inserts or replaces the row of (resourceKey, location). */
   put(record: ManifestRecord): Promise<void>;
+  /** Removes the row of one location. */
+  deleteOne(resourceKey: string, location: string): Promise<void>;
   /** Removes every row of a resource; returns how many. */
   deleteAll(resourceKey: string): Promise<number>;
   /** Every manifest stored for a location (what garbage collection counts as references). */
   listByLocation(location: string): Promise<ManifestRecord[]>;
+  /** Every location's manifest of one content (where a replica can copy it from). */
+  listByResource(resourceKey: string): Promise<ManifestRecord[]>;
+  /** Removes the manifests of every resource whose key starts with `prefix` (a resource group). */
+  deleteByPrefix(prefix: string): Promise<number>;
+}
+
+export type ReplicaState = "Pending" | "Replicating" | "Completed" | "Failed";
+
+/**
+ * One replica of an image or application version in one region, and the durable job that makes
+ * it: the row is written in the transaction that creates the version (or adds the region), and a
+ * worker claims it with a lease. `locations` are the storage locations its chunks go to (every
+ * zone of the region for ZRS, one zone otherwise).
+ */
+export interface ReplicaRecord {
+  resourceKey: string;
+  region: string;
+  ordinal: number;
+  storageAccountType: string;
+  locations: string[];
+  state: ReplicaState;
+  /** 0–100. */
+  progress: number;
+  details: string | null;
+  attempts: number;
+  leaseOwner: string | null;
+  /** Epoch milliseconds; a lease past this time may be taken over. */
+  leaseExpiresAt: number | null;
+  updatedAt: string;
+}
+
+export interface ReplicaRepository {
+  insert(replicas: readonly ReplicaRecord[]): Promise<void>;
+  listByResource(resourceKey: string): Promise<ReplicaRecord[]>;
+  /** The replicas in one region of several resources (to pick `latest`). */
+  listInRegion(resourceKeys: readonly string[], region: string): Promise<ReplicaRecord[]>;
+  /**
+   * Takes the lease of one unfinished replica whose lease is free or expired, oldest first;
+   * undefined when there is none. Safe against other workers: the lease is taken by a
+   * conditional update, and only one of two racing claims succeeds.
+   */
+  claim(owner: string, nowMs: number, leaseMs: number): Promise<ReplicaRecord | undefined>;
+  /** Writes state, progress, details, attempts and lease, if `owner` still holds the lease. */
+  update(replica: ReplicaRecord, owner: string): Promise<boolean>;
+  /** Removes replicas of a resource: all, those of one region, or ordinals from `fromOrdinal` on. */
+  delete(resourceKey: string, region?: string, fromOrdinal?: number): Promise<number>;
+  deleteByPrefix(prefix: string): Promise<number>;
 }
 
 /** The metadata store as the domain sees it. `transaction` gives all-or-nothing writes. */
 export interface Store {
   readonly resources: ResourceRepository;
   readonly manifests: ManifestRepository;
+  readonly replicas: ReplicaRepository;
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;

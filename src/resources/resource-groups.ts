@@ -103,6 +103,11 @@ export class ResourceGroupService {
     return this.store.transaction(async (tx) => {
       const existing = await tx.resources.get(keyOf(resourceGroupId(subscriptionId, name)));
       if (!existing) throw notFound(name);
+      // Content and replicas of what the group held go with it; their chunks are then
+      // unreferenced and garbage collection reclaims them.
+      const prefix = `${existing.key}/`;
+      await tx.manifests.deleteByPrefix(prefix);
+      await tx.replicas.deleteByPrefix(prefix);
       return tx.resources.deleteResourceGroup(subscriptionId, existing.resourceGroup);
     });
   }

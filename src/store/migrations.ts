@@ -94,6 +94,32 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0003-replicas": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("replicas")
+        .addColumn("resource_key", "text", (c) => c.notNull())
+        .addColumn("region", "text", (c) => c.notNull())
+        .addColumn("ordinal", "integer", (c) => c.notNull())
+        .addColumn("storage_account_type", "text", (c) => c.notNull())
+        .addColumn("locations", "text", (c) => c.notNull())
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("progress", "integer", (c) => c.notNull())
+        .addColumn("details", "text")
+        .addColumn("attempts", "integer", (c) => c.notNull())
+        .addColumn("lease_owner", "text")
+        .addColumn("lease_expires_at", "bigint")
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("replicas_pk", ["resource_key", "region", "ordinal"])
+        .execute();
+      // What a worker looks for: unfinished replicas, oldest first.
+      await db.schema
+        .createIndex("replicas_by_state")
+        .on("replicas")
+        .columns(["state", "updated_at"])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

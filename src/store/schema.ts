@@ -54,9 +54,27 @@ export interface ManifestsTable {
   created_at: string;
 }
 
+export interface ReplicasTable {
+  resource_key: string;
+  region: string;
+  ordinal: number;
+  storage_account_type: string;
+  /** JSON array of storage location ids. */
+  locations: string;
+  state: string;
+  progress: number;
+  details: string | null;
+  attempts: number;
+  lease_owner: string | null;
+  /** Epoch ms; bigint in PostgreSQL, which pg hands back as a string. */
+  lease_expires_at: number | string | null;
+  updated_at: string;
+}
+
 export interface Database {
   resources: ResourcesTable;
   manifests: ManifestsTable;
+  replicas: ReplicasTable;
   operations: OperationsTable;
   tenants: TenantsTable;
   subscriptions: SubscriptionsTable;

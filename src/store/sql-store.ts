@@ -12,6 +12,7 @@ import type {
   Page,
   PageRequest,
   PrincipalRecord,
+  ReplicaRepository,
   ResourceRecord,
   ResourceRepository,
   Store,
@@ -19,6 +20,7 @@ import type {
   TenantRecord,
 } from "../domain/resource.js";
 import type { Database, ResourcesTable } from "./schema.js";
+import { SqlReplicaRepository } from "./sql-replicas.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -211,6 +213,18 @@ class SqlOperationRepository implements OperationRepository {
       .execute();
   }
 
+  async update(op: OperationRecord) {
+    await this.db
+      .updateTable("operations")
+      .set({
+        status: op.status,
+        end_time: op.endTime,
+        error: op.error && JSON.stringify(op.error),
+      })
+      .where("id", "=", op.id)
+      .execute();
+  }
+
   async get(id: string): Promise<OperationRecord | undefined> {
     const row = await this.db
       .selectFrom("operations")
@@ -332,6 +346,14 @@ class SqlManifestRepository implements ManifestRepository {
       .execute();
   }
 
+  async deleteOne(resourceKey: string, location: string) {
+    await this.db
+      .deleteFrom("manifests")
+      .where("resource_key", "=", resourceKey)
+      .where("location", "=", location)
+      .execute();
+  }
+
   async deleteAll(resourceKey: string) {
     const result = await this.db
       .deleteFrom("manifests")
@@ -347,6 +369,25 @@ class SqlManifestRepository implements ManifestRepository {
       .where("location", "=", location)
       .execute();
     return rows.map(toManifest);
+  }
+
+  async listByResource(resourceKey: string) {
+    const rows = await this.db
+      .selectFrom("manifests")
+      .selectAll()
+      .where("resource_key", "=", resourceKey)
+      .execute();
+    return rows.map(toManifest);
+  }
+
+  async deleteByPrefix(prefix: string) {
+    const result = await this.db
+      .deleteFrom("manifests")
+      .where((eb) =>
+        eb(eb.fn("substr", ["resource_key", eb.val(1), eb.val(prefix.length)]), "=", prefix),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 }
 
@@ -372,6 +413,7 @@ function toSubscription(row: Selectable<Database["subscriptions"]>): Subscriptio
 export class SqlStore implements Store {
   readonly resources: ResourceRepository;
   readonly manifests: ManifestRepository;
+  readonly replicas: ReplicaRepository;
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
 
@@ -381,6 +423,7 @@ export class SqlStore implements Store {
   ) {
     this.resources = new SqlResourceRepository(db);
     this.manifests = new SqlManifestRepository(db);
+    this.replicas = new SqlReplicaRepository(db);
     this.operations = new SqlOperationRepository(db);
     this.identity = new SqlIdentityRepository(db);
   }

@@ -7,6 +7,9 @@ import { randomUUID } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { OperationRecord, Store } from "../../domain/resource.js";
 
+/** Seconds a client should wait between polls of a running operation (Azure sends none). */
+export const POLL_AFTER_SECONDS = "1";
+
 export function baseUrlOf(request: FastifyRequest): string {
   return `https://${request.headers.host ?? request.server.ocgPublicUrl.replace(/^https:\/\//, "")}`;
 }

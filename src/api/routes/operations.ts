@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { Store } from "../../domain/resource.js";
 import { ArmError } from "../arm/errors.js";
 import { armTime } from "../arm/timestamps.js";
+import { POLL_AFTER_SECONDS } from "../arm/lro.js";
 
 export function operationRoutes(app: FastifyInstance, deps: { store: Store }) {
   app.get(
@@ -25,6 +26,9 @@ export function operationRoutes(app: FastifyInstance, deps: { store: Store }) {
           "operationId",
         );
       }
+      // Azure sends no Retry-After; without one az waits 30 s between polls of a job that
+      // takes seconds here.
+      if (op.status === "InProgress") reply.header("Retry-After", POLL_AFTER_SECONDS);
       const monitor = (request.query as Record<string, string>).monitor === "true";
       if (monitor) return reply.code(op.status === "InProgress" ? 202 : 200).send();
       const body: Record<string, unknown> = { startTime: armTime(op.startTime) };

@@ -1,0 +1,168 @@
+/**
+ * One replica's job: make each of the version's disks present in every storage location of the
+ * replica, copying only the chunks a location lacks from the nearest location that holds the
+ * content (same region first), each chunk verified as it is read; then record the location's
+ * manifest. A location whose manifest row exists is complete, so a job that was interrupted
+ * (kill -9, lost lease) resumes with the locations and chunks still missing.
+ */
+import type { ChunkStore } from "../blobs/chunk-store.js";
+import { ChunkNotFoundError, CorruptChunkError } from "../blobs/driver.js";
+import { parseManifest, type Manifest } from "../blobs/manifest.js";
+import type { ManifestRecord, ReplicaRecord, ResourceRecord, Store } from "../domain/resource.js";
+import { contentKeyOf, versionContentsOf, type VersionContent } from "../gallery/image-versions.js";
+
+export interface ReplicateDeps {
+  store: Store;
+  chunkStore(location: string): ChunkStore;
+  regionOf(location: string): string;
+  /** Reads a VHD given by URI into a location; resolves to its manifest. */
+  ingestUri?(uri: string, into: ChunkStore, signal: AbortSignal): Promise<Manifest>;
+}
+
+/** The content is not stored anywhere yet (a URI source another replica ingests): try later. */
+export class SourceNotReady extends Error {}
+
+/** A source or a replica's bytes failed in a way retrying will not fix. */
+export class ReplicationFailure extends Error {
+  constructor(
+    message: string,
+    readonly code = "ReplicationFailed",
+  ) {
+    super(message);
+  }
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+}
+
+/**
+ * Runs replica `job` of `version` to the point where every location holds every disk. The caller
+ * records completion (it owns the lease).
+ */
+export async function replicate(
+  deps: ReplicateDeps,
+  job: ReplicaRecord,
+  version: ResourceRecord,
+  signal: AbortSignal,
+  onProgress: (p: Progress) => void,
+): Promise<void> {
+  const contents = versionContentsOf(version.properties);
+  const work: { content: VersionContent; key: string; rows: ManifestRecord[] }[] = [];
+  for (const content of contents) {
+    const key = contentKeyOf(version.key, content.disk);
+    let rows = await deps.store.manifests.listByResource(key);
+    if (rows.length === 0) {
+      rows = [await ingestFirst(deps, job, version, content, key, signal)];
+    }
+    work.push({ content, key, rows });
+  }
+  // Progress counts chunk slots to copy, location by location; a location already complete
+  // counts as done from the start.
+  const progress: Progress = { done: 0, total: 0 };
+  for (const { rows } of work) {
+    const slots = parseManifest(rows[0]!.manifest).chunks.length || 1;
+    for (const location of job.locations) {
+      progress.total += slots;
+      if (rows.some((r) => r.location === location)) progress.done += slots;
+    }
+  }
+  onProgress({ ...progress });
+  for (const { content, key, rows } of work) {
+    for (const location of job.locations) {
+      if (rows.some((r) => r.location === location)) continue;
+      const before = progress.done;
+      const row = await copyFromNearest(deps, rows, location, content, signal, (copied) => {
+        progress.done = before + copied;
+        onProgress({ ...progress });
+      });
+      await deps.store.manifests.put({ ...row, resourceKey: key, location });
+      rows.push({ ...row, location });
+      progress.done = before + (parseManifest(row.manifest).chunks.length || 1);
+      onProgress({ ...progress });
+    }
+  }
+}
+
+/** Sources in the order a replica tries them: its own region first, then the others. */
+function byDistance(deps: ReplicateDeps, rows: readonly ManifestRecord[], location: string) {
+  const region = deps.regionOf(location);
+  return [...rows].sort(
+    (a, b) =>
+      Number(deps.regionOf(b.location) === region) - Number(deps.regionOf(a.location) === region),
+  );
+}
+
+async function copyFromNearest(
+  deps: ReplicateDeps,
+  rows: readonly ManifestRecord[],
+  location: string,
+  content: VersionContent,
+  signal: AbortSignal,
+  onCopied: (chunks: number) => void,
+): Promise<ManifestRecord> {
+  const target = deps.chunkStore(location);
+  const problems: string[] = [];
+  for (const row of byDistance(deps, rows, location)) {
+    const manifest = parseManifest(row.manifest);
+    if (content.sha256 && manifest.sha256 !== content.sha256) {
+      problems.push(`${row.location}: its manifest's digest differs from the version's`);
+      continue;
+    }
+    try {
+      await target.copyMissing(manifest, deps.chunkStore(row.location), {
+        signal,
+        onProgress: (p) => onCopied(p.chunks),
+      });
+      return row;
+    } catch (err) {
+      // A damaged or missing chunk at one source: the next replica may have a good copy.
+      if (err instanceof CorruptChunkError || err instanceof ChunkNotFoundError) {
+        problems.push(`${row.location}: ${err.message}`);
+        continue;
+      }
+      throw err;
+    }
+  }
+  throw new ReplicationFailure(
+    `No healthy copy of the content to replicate to ${location}: ${problems.join("; ")}`,
+  );
+}
+
+/**
+ * A URI source is read once, by the version's first replica in its own region; the others wait
+ * for it and then copy from there.
+ */
+async function ingestFirst(
+  deps: ReplicateDeps,
+  job: ReplicaRecord,
+  version: ResourceRecord,
+  content: VersionContent,
+  key: string,
+  signal: AbortSignal,
+): Promise<ManifestRecord> {
+  if (content.source.kind !== "uri") {
+    throw new ReplicationFailure(
+      `The content of disk ${content.disk} is no longer stored anywhere.`,
+    );
+  }
+  if (job.region !== version.location || job.ordinal !== 0) throw new SourceNotReady();
+  if (!deps.ingestUri) {
+    throw new ReplicationFailure(
+      "This server cannot read VHD sources given by URI.",
+      "InvalidParameter",
+    );
+  }
+  const location = job.locations[0]!;
+  const manifest = await deps.ingestUri(content.source.uri, deps.chunkStore(location), signal);
+  const row: ManifestRecord = {
+    resourceKey: key,
+    location,
+    manifest,
+    digest: manifest.sha256,
+    createdAt: new Date().toISOString(),
+  };
+  await deps.store.manifests.put(row);
+  return row;
+}

@@ -1,0 +1,320 @@
+/**
+ * Image versions with the real @azure/arm-compute client: a disk uploaded through its access URL
+ * is published as a version replicated to several regions; the operation runs until every replica
+ * is complete, `$expand=ReplicationStatus` shows each region, and updates add or remove regions.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { AnonymousCredential, PageBlobClient } from "@azure/storage-blob";
+import { createVhdFooter, MIB } from "../../src/formats/vhd.js";
+import { call, startTestServer, type TestServer } from "../helpers/server.js";
+
+const RG = "versions-rg";
+const GALLERY = "gallery1";
+const IMAGE = "image1";
+const HOME = "eastus";
+
+function makeVhd(mib: number): Buffer {
+  const size = mib * MIB;
+  const buf = Buffer.alloc(size + 512);
+  randomBytes(3 * MIB).copy(buf, 2 * MIB);
+  randomBytes(4096).copy(buf, size - 4096);
+  createVhdFooter(size).copy(buf, size);
+  return buf;
+}
+
+function chunkCount(dataDir: string, location: string): number {
+  try {
+    return readdirSync(join(dataDir, "blobs", location, "chunks"), {
+      recursive: true,
+      withFileTypes: true,
+    }).filter((e) => e.isFile()).length;
+  } catch {
+    return 0;
+  }
+}
+
+describe("image versions", () => {
+  let t: TestServer;
+  let diskId: string;
+  const vhd = makeVhd(32);
+  const versionsPath = () =>
+    `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/galleries/${GALLERY}/images/${IMAGE}/versions`;
+
+  before(async () => {
+    t = await startTestServer();
+    await t.resources.resourceGroups.createOrUpdate(RG, { location: HOME });
+    await t.compute.galleries.beginCreateOrUpdateAndWait(RG, GALLERY, { location: HOME });
+    await t.compute.galleryImages.beginCreateOrUpdateAndWait(RG, GALLERY, IMAGE, {
+      location: HOME,
+      osType: "Linux",
+      osState: "Generalized",
+      hyperVGeneration: "V1",
+      identifier: { publisher: "p", offer: "o", sku: "s" },
+    });
+    const disk = await t.compute.disks.beginCreateOrUpdateAndWait(RG, "src", {
+      location: HOME,
+      creationData: { createOption: "Upload", uploadSizeBytes: vhd.length },
+    });
+    diskId = disk.id!;
+    const access = await t.compute.disks.beginGrantAccessAndWait(RG, "src", {
+      access: "Write",
+      durationInSeconds: 3600,
+    });
+    const blob = new PageBlobClient(access.accessSAS!, new AnonymousCredential());
+    for (let at = 0; at < vhd.length; at += 4 * MIB) {
+      const piece = vhd.subarray(at, Math.min(vhd.length, at + 4 * MIB));
+      if (piece.some((b) => b !== 0)) await blob.uploadPages(piece, at, piece.length);
+    }
+    await t.compute.disks.beginRevokeAccessAndWait(RG, "src");
+  });
+  after(async () => t?.close());
+
+  it("publishes a disk to three replicas in two regions and reports each region", async () => {
+    const version = await t.compute.galleryImageVersions.beginCreateOrUpdateAndWait(
+      RG,
+      GALLERY,
+      IMAGE,
+      "1.0.0",
+      {
+        location: HOME,
+        publishingProfile: {
+          targetRegions: [
+            { name: "eastus", regionalReplicaCount: 2 },
+            { name: "West US", regionalReplicaCount: 1 },
+          ],
+        },
+        storageProfile: { osDiskImage: { source: { id: diskId } } },
+      },
+    );
+    assert.equal(version.provisioningState, "Succeeded");
+    const profile = version.publishingProfile!;
+    assert.deepEqual(
+      profile.targetRegions!.map((r) => [r.name, r.regionalReplicaCount, r.storageAccountType]),
+      [
+        ["East US", 2, "Standard_LRS"],
+        ["West US", 1, "Standard_LRS"],
+      ],
+    );
+    assert.equal(profile.replicaCount, 1);
+    assert.equal(profile.excludeFromLatest, false);
+    assert.equal(profile.storageAccountType, "Standard_LRS");
+    assert.ok(profile.publishedDate instanceof Date);
+    assert.equal(version.safetyProfile?.reportedForPolicyViolation, false);
+    assert.equal(version.safetyProfile?.allowDeletionOfReplicatedLocations, false);
+    const os = version.storageProfile!.osDiskImage!;
+    assert.equal(os.hostCaching, "ReadWrite");
+    assert.equal(os.sizeInGB, 1);
+    assert.equal(os.source?.id, diskId);
+
+    const expanded = await t.compute.galleryImageVersions.get(RG, GALLERY, IMAGE, "1.0.0", {
+      expand: "ReplicationStatus",
+    });
+    assert.deepEqual(expanded.replicationStatus, {
+      aggregatedState: "Completed",
+      summary: [
+        { region: "East US", state: "Completed", details: "", progress: 100 },
+        { region: "West US", state: "Completed", details: "", progress: 100 },
+      ],
+    });
+    // The bytes are in both regions now; the content digest is the SHA-256 of the disk's blob.
+    assert.ok(chunkCount(t.dataDir, "westus") > 0);
+    const raw = await call(t, "GET", `${versionsPath()}/1.0.0?api-version=2025-03-03`);
+    const { createHash } = await import("node:crypto");
+    assert.equal(
+      raw.json.properties.storageProfile.osDiskImage.contentSha256,
+      createHash("sha256").update(vhd).digest("hex"),
+    );
+    assert.equal(raw.json.properties.provisioningState, "Succeeded");
+  });
+
+  it("answers the PUT before replication is done, with an operation to poll", async () => {
+    const res = await call(t, "PUT", `${versionsPath()}/1.0.1?api-version=2022-03-03`, {
+      body: {
+        location: HOME,
+        tags: {},
+        properties: {
+          publishingProfile: { targetRegions: [{ name: "eastus" }, { name: "westeurope" }] },
+          storageProfile: { osDiskImage: { source: { id: diskId } } },
+        },
+      },
+    });
+    assert.equal(res.status, 201);
+    assert.equal(res.json.properties.provisioningState, "Creating");
+    assert.ok(res.headers.get("azure-asyncoperation"));
+    assert.equal(res.headers.get("location"), null);
+    const poll = new URL(String(res.headers.get("azure-asyncoperation")));
+    let status = "InProgress";
+    for (let i = 0; i < 200 && status === "InProgress"; i++) {
+      const op = await call(t, "GET", poll.pathname + poll.search);
+      status = op.json.status;
+      if (status === "InProgress") await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(status, "Succeeded");
+  });
+
+  it("adds and removes regions later, refusing a removal unless it is allowed", async () => {
+    const base = {
+      location: HOME,
+      storageProfile: {},
+    };
+    await t.compute.galleryImageVersions.beginCreateOrUpdateAndWait(RG, GALLERY, IMAGE, "1.0.0", {
+      ...base,
+      publishingProfile: {
+        targetRegions: [
+          { name: "eastus", regionalReplicaCount: 2 },
+          { name: "westus" },
+          { name: "westeurope", regionalReplicaCount: 2 },
+        ],
+      },
+    });
+    let v = await t.compute.galleryImageVersions.get(RG, GALLERY, IMAGE, "1.0.0", {
+      expand: "ReplicationStatus",
+    });
+    assert.equal(v.replicationStatus?.aggregatedState, "Completed");
+    assert.deepEqual(
+      v.replicationStatus?.summary?.map((s) => s.region),
+      ["East US", "West US", "West Europe"],
+    );
+    assert.ok(chunkCount(t.dataDir, "westeurope") > 0);
+
+    await assert.rejects(
+      t.compute.galleryImageVersions.beginCreateOrUpdateAndWait(RG, GALLERY, IMAGE, "1.0.0", {
+        ...base,
+        publishingProfile: { targetRegions: [{ name: "eastus", regionalReplicaCount: 2 }] },
+      }),
+      (e: any) => {
+        assert.equal(e.statusCode, 400);
+        assert.match(e.message, /allowDeletionOfReplicatedLocations/);
+        return true;
+      },
+    );
+    v = await t.compute.galleryImageVersions.beginCreateOrUpdateAndWait(
+      RG,
+      GALLERY,
+      IMAGE,
+      "1.0.0",
+      {
+        ...base,
+        publishingProfile: { targetRegions: [{ name: "eastus", regionalReplicaCount: 2 }] },
+        safetyProfile: { allowDeletionOfReplicatedLocations: true },
+      },
+    );
+    assert.equal(v.provisioningState, "Succeeded");
+    assert.deepEqual(
+      v.publishingProfile?.targetRegions?.map((r) => r.name),
+      ["East US"],
+    );
+  });
+
+  it("publishes a version from another version without copying a chunk", async () => {
+    const before = chunkCount(t.dataDir, "eastus");
+    const v = await t.compute.galleryImageVersions.beginCreateOrUpdateAndWait(
+      RG,
+      GALLERY,
+      IMAGE,
+      "2.0.0",
+      {
+        location: HOME,
+        storageProfile: {
+          source: {
+            id: `${versionsPath()}/1.0.0`,
+          },
+        },
+      },
+    );
+    assert.equal(v.provisioningState, "Succeeded");
+    assert.equal(v.storageProfile?.osDiskImage?.sizeInGB, 1);
+    assert.equal(chunkCount(t.dataDir, "eastus"), before);
+  });
+
+  it("lists versions and deletes one", async () => {
+    const names: string[] = [];
+    for await (const v of t.compute.galleryImageVersions.listByGalleryImage(RG, GALLERY, IMAGE)) {
+      names.push(v.name!);
+    }
+    assert.deepEqual(names.sort(), ["1.0.0", "1.0.1", "2.0.0"]);
+    await t.compute.galleryImageVersions.beginDeleteAndWait(RG, GALLERY, IMAGE, "1.0.1");
+    await assert.rejects(
+      t.compute.galleryImageVersions.get(RG, GALLERY, IMAGE, "1.0.1"),
+      (e: any) => e.statusCode === 404,
+    );
+  });
+
+  it("refuses bad input with an ARM error naming the property, and creates nothing", async () => {
+    const put = (name: string, properties: unknown) =>
+      call(t, "PUT", `${versionsPath()}/${name}?api-version=2022-03-03`, {
+        body: { location: HOME, properties },
+      });
+    const source = { osDiskImage: { source: { id: diskId } } };
+    const cases: [string, unknown, number, string][] = [
+      ["1.0", { storageProfile: source }, 400, "galleryImageVersionName"],
+      ["1.0.99999999999", { storageProfile: source }, 400, "galleryImageVersionName"],
+      [
+        "3.0.0",
+        {
+          storageProfile: source,
+          publishingProfile: { targetRegions: [{ name: "eastus" }, { name: "East US" }] },
+        },
+        400,
+        "properties.publishingProfile.targetRegions[1].name",
+      ],
+      [
+        "3.0.0",
+        { storageProfile: source, publishingProfile: { targetRegions: [{ name: "westus" }] } },
+        400,
+        "properties.publishingProfile.targetRegions",
+      ],
+      [
+        "3.0.0",
+        { storageProfile: source, publishingProfile: { targetRegions: [{ name: "mars" }] } },
+        400,
+        "properties.publishingProfile.targetRegions[0].name",
+      ],
+      [
+        "3.0.0",
+        { storageProfile: source, publishingProfile: { replicaCount: 51 } },
+        400,
+        "properties.publishingProfile.replicaCount",
+      ],
+      ["3.0.0", { storageProfile: {} }, 400, "properties.storageProfile"],
+      [
+        "3.0.0",
+        { storageProfile: { osDiskImage: { source: { id: `${diskId}-missing` } } } },
+        404,
+        "properties.storageProfile.osDiskImage.source.id",
+      ],
+      [
+        "3.0.0",
+        {
+          storageProfile: {
+            ...source,
+            dataDiskImages: [
+              { lun: 1, source: { id: diskId } },
+              { lun: 1, source: { id: diskId } },
+            ],
+          },
+        },
+        400,
+        "properties.storageProfile.dataDiskImages[1].lun",
+      ],
+    ];
+    for (const [name, properties, status, target] of cases) {
+      const res = await put(name, properties);
+      assert.equal(
+        res.status,
+        status,
+        `${name} ${JSON.stringify(properties)}: ${JSON.stringify(res.json)}`,
+      );
+      assert.equal(res.json.error.target, target, JSON.stringify(res.json));
+    }
+    const list = await call(t, "GET", `${versionsPath()}?api-version=2022-03-03`);
+    assert.deepEqual(list.json.value.map((v: { name: string }) => v.name).sort(), [
+      "1.0.0",
+      "2.0.0",
+    ]);
+  });
+});
