@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { buildServer } from "./api/server.js";
 import { DiskService } from "./disks/disk-service.js";
+import type { ReplicaLoad } from "./disks/replica-load.js";
 import { databaseUrlOf, loadConfig, type Config, type ConfigInput } from "./config/config.js";
 import { RegionCatalog } from "./domain/regions.js";
 import { ResourceService } from "./domain/resource-service.js";
@@ -27,6 +28,8 @@ export interface RunningServer {
   credentialsFile: string;
   caCertificatePath: string;
   logger: Logger;
+  /** Reads in flight and bytes served per image replica (diagnostics, benchmarks). */
+  replicaLoad: ReplicaLoad;
   close(): Promise<void>;
 }
 
@@ -51,7 +54,6 @@ export async function startServer(
     ),
   ]);
   const regions = new RegionCatalog(config.regions);
-  const disks = new DiskService(store, regions, config.dataDir);
   // Until zones arrive, a region is one storage location named after it.
   const placement = {
     place: (region: string) => [region],
@@ -64,13 +66,17 @@ export async function startServer(
     config.limits.imageVersionsPerRegion,
     () => worker.wake(),
   );
-  const worker: ReplicationWorker = new ReplicationWorker({
-    store,
-    versions,
-    logger,
-    chunkStore: (location) => disks.chunkStore(location),
-    regionOf: placement.regionOf,
-  });
+  const disks = new DiskService(store, regions, config.dataDir, versions);
+  const worker: ReplicationWorker = new ReplicationWorker(
+    {
+      store,
+      versions,
+      logger,
+      chunkStore: (location) => disks.chunkStore(location),
+      regionOf: placement.regionOf,
+    },
+    { concurrency: Math.max(1, config.replicationConcurrency) },
+  );
   const app = buildServer({
     config,
     logger,
@@ -104,7 +110,7 @@ export async function startServer(
     publicUrl: url,
     caCertificatePath: tls.caCertificatePath,
   });
-  worker.start();
+  if (config.replicationConcurrency > 0) worker.start();
   app.markReady();
   logger.info({ url, dataDir: config.dataDir }, "ocg is ready");
   return {
@@ -113,6 +119,7 @@ export async function startServer(
     credentialsFile,
     caCertificatePath: tls.caCertificatePath,
     logger,
+    replicaLoad: disks.replicaLoad,
     async close() {
       await worker.stop();
       await app.close();

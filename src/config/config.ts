@@ -46,6 +46,11 @@ export const ConfigSchema = Type.Object(
         { name: "australiacentral" },
       ],
     }),
+    /**
+     * Replica jobs this process runs at once. 0 runs none: the server then only queues them, for
+     * workers elsewhere sharing the metadata store and blob storage.
+     */
+    replicationConcurrency: Type.Integer({ default: 2, minimum: 0, maximum: 64 }),
     limits: Type.Object(
       {
         galleriesPerRegion: Type.Integer({ default: 100, minimum: 0 }),
@@ -71,6 +76,7 @@ const ENV: Record<string, keyof Config> = {
   OCG_DATABASE_URL: "databaseUrl",
   OCG_LOG_LEVEL: "logLevel",
   OCG_LOOSE: "loose",
+  OCG_REPLICATION_CONCURRENCY: "replicationConcurrency",
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -78,7 +84,12 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   for (const [name, key] of Object.entries(ENV)) {
     const raw = env[name];
     if (raw === undefined || raw === "") continue;
-    out[key] = key === "port" ? Number(raw) : key === "loose" ? raw === "1" || raw === "true" : raw;
+    out[key] =
+      key === "port" || key === "replicationConcurrency"
+        ? Number(raw)
+        : key === "loose"
+          ? raw === "1" || raw === "true"
+          : raw;
   }
   return out;
 }

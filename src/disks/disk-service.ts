@@ -23,9 +23,9 @@ import { FsBlobDriver } from "../blobs/fs-driver.js";
 import { collectGarbage, type GcReport } from "../blobs/gc.js";
 import { chunkLength, manifestHashes, parseManifest, type Manifest } from "../blobs/manifest.js";
 import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
-import { idOf, keyOf, type ResourcePath } from "../domain/ids.js";
+import { idOf, keyOf, TYPES, type ResourcePath } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
-import type { ResourceRecord, Store } from "../domain/resource.js";
+import type { ManifestRecord, ResourceRecord, Store } from "../domain/resource.js";
 import {
   ResourceService,
   type KindRules,
@@ -46,6 +46,7 @@ import {
   type AccessGrant,
   type CopySource,
 } from "./rules.js";
+import { ReplicaLoad } from "./replica-load.js";
 import { SasError, SasSigner, type BlobPath, type SasClaims } from "./sas.js";
 import { UploadAreas, type Ranges } from "./upload-area.js";
 
@@ -68,6 +69,35 @@ export interface BlobContent {
   stream(start: number, end: number): Readable;
   /** Inclusive ranges that may hold data, sorted and disjoint. */
   pageRanges(): Promise<Ranges>;
+}
+
+/**
+ * What FromImage disks need from the gallery: the image version to deploy in a region (a
+ * definition id means its latest there), and where that version's complete replicas are.
+ */
+export interface GalleryImages {
+  deployable(
+    store: Store,
+    id: string,
+    region: string,
+    lun: number | undefined,
+    target: string,
+  ): Promise<{
+    version: ResourceRecord;
+    definition: ResourceRecord;
+    contentKey: string;
+    manifest: ManifestRecord;
+  }>;
+  completedReplicas(
+    versionKey: string,
+    region: string,
+  ): Promise<{ region: string; ordinal: number; locations: string[] }[]>;
+}
+
+/** Where a FromImage disk's content lives while its image version exists. */
+interface ImageContent {
+  versionKey: string;
+  contentKey: string;
 }
 
 /** A blob request that Azure Storage refuses: its status, code and message. */
@@ -94,11 +124,13 @@ export class DiskService {
   readonly uploads: UploadAreas;
   readonly sas: SasSigner;
   private readonly chunkStores = new Map<string, ChunkStore>();
+  readonly replicaLoad = new ReplicaLoad();
 
   constructor(
     private readonly store: Store,
     private readonly regions: RegionCatalog,
     private readonly dataDir: string,
+    private readonly images?: GalleryImages,
   ) {
     this.uploads = new UploadAreas(join(dataDir, "uploads"));
     this.sas = SasSigner.open(join(dataDir, "disks", "sas-key"));
@@ -126,6 +158,23 @@ export class DiskService {
       const id = idOf(this.rules[kind].type, path);
       const existing = await tx.resources.get(keyOf(id));
       let source: ResourceRecord | undefined;
+      let image: Awaited<ReturnType<GalleryImages["deployable"]>> | undefined;
+      if (!existing && creation.createOption === "FromImage") {
+        image = await this.imageSource(tx, input.location, creation);
+        const def = image.definition.properties;
+        properties._image = {
+          versionKey: image.version.key,
+          contentKey: image.contentKey,
+        } satisfies ImageContent;
+        properties._source = {
+          id: image.version.id,
+          uniqueId: image.version.key,
+          diskSizeBytes: (image.manifest.manifest as { size: number }).size - VHD_FOOTER_SIZE,
+          osType: def.osType as string | undefined,
+          hyperVGeneration: def.hyperVGeneration as string | undefined,
+          imageReference: creation.galleryImageReference as CopySource["imageReference"],
+        } satisfies CopySource;
+      }
       if (!existing && creation.createOption === "Copy") {
         source = await this.copySource(tx, creation.sourceResourceId);
         const sp = source.properties;
@@ -138,6 +187,14 @@ export class DiskService {
         } as CopySource;
       }
       const result = await this.service(kind, tx).put(path, { ...input, properties }, ctx);
+      if (result.created && image) {
+        // The disk's own reference to the content: it outlives the image version.
+        await tx.manifests.put({
+          ...image.manifest,
+          resourceKey: result.record.key,
+          createdAt: ctx.now.toISOString(),
+        });
+      }
       if (result.created && source) {
         if (source.location !== result.record.location) {
           throw new ValidationError(
@@ -156,6 +213,23 @@ export class DiskService {
       }
       return result;
     });
+  }
+
+  private async imageSource(tx: Store, location: string, creation: Properties) {
+    const ref = creation.galleryImageReference as { id?: string; lun?: number } | undefined;
+    const target = "properties.creationData.galleryImageReference.id";
+    if (!ref?.id) {
+      throw new ValidationError(
+        "InvalidParameter",
+        "Required parameter 'creationData.galleryImageReference.id' is missing (null).",
+        target,
+      );
+    }
+    if (!this.images) {
+      throw new ValidationError("InvalidParameter", "Gallery images are not served here.", target);
+    }
+    const region = this.regions.require(location, TYPES.disk);
+    return this.images.deployable(tx, ref.id, region.name, ref.lun, target);
   }
 
   private async copySource(tx: Store, sourceId: unknown): Promise<ResourceRecord> {
@@ -424,10 +498,13 @@ export class DiskService {
     }
     const etag = `"0x${Buffer.from(uniqueId.replace(/-/g, ""), "hex").subarray(0, 8).toString("hex").toUpperCase()}"`;
     const lastModified = new Date(p.timeCreated as string);
-    const row = await this.store.manifests.get(record.key, record.location);
+    const image = p._image as ImageContent | undefined;
+    const fromReplicas = image && (await this.replicaContent(image, record.location));
+    if (fromReplicas) return { ...fromReplicas, etag, lastModified };
+    const [row] = await this.store.manifests.listByResource(record.key);
     if (row) {
       const manifest = parseManifest(row.manifest);
-      const cs = this.chunkStore(record.location);
+      const cs = this.chunkStore(row.location);
       return {
         size: manifest.size,
         etag,
@@ -446,6 +523,30 @@ export class DiskService {
       lastModified,
       stream: (start, end) => Readable.from(zerosThenFooter(size, footer, start, end)),
       pageRanges: async () => [[size - VHD_FOOTER_SIZE, size - 1]],
+    };
+  }
+
+  /**
+   * A deployed disk reads its image's replicas in its region while the version exists: each read
+   * goes to the least-loaded complete replica.
+   */
+  private async replicaContent(image: ImageContent, region: string) {
+    const replicas = (await this.images?.completedReplicas(image.versionKey, region)) ?? [];
+    const rows = await this.store.manifests.listByResource(image.contentKey);
+    const candidates = replicas.flatMap((r) => {
+      const row = rows.find((m) => r.locations.includes(m.location));
+      return row ? [{ replica: `${image.versionKey}|${r.region}|${r.ordinal}`, row }] : [];
+    });
+    if (candidates.length === 0) return undefined;
+    const manifest = parseManifest(candidates[0]!.row.manifest);
+    return {
+      size: manifest.size,
+      stream: (start: number, end: number) => {
+        const { replica, row } = this.replicaLoad.pick(candidates);
+        const cs = this.chunkStore(row.location);
+        return this.replicaLoad.track(replica, cs.stream(manifest, { start, end }));
+      },
+      pageRanges: async () => manifestRanges(manifest),
     };
   }
 

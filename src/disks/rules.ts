@@ -39,6 +39,8 @@ export interface CopySource {
   diskSizeBytes: number;
   osType?: string;
   hyperVGeneration?: string;
+  /** For FromImage: the reference as the client gave it. */
+  imageReference?: { id: string; lun?: number };
 }
 
 const DISK_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$/;
@@ -143,10 +145,18 @@ function creation(input: Properties, snapshot: boolean) {
         state: "Unattached",
       };
     }
+    case "FromImage": {
+      if (!source?.imageReference) break;
+      return {
+        creationData: { createOption: "FromImage", galleryImageReference: source.imageReference },
+        bytes: source.diskSizeBytes,
+        state: "Unattached",
+      };
+    }
   }
   throw new ValidationError(
     "InvalidParameter",
-    `Create option '${option}' is not supported here; use Empty, Upload or Copy.`,
+    `Create option '${option}' is not supported here; use Empty, Upload, Copy or FromImage.`,
     "properties.creationData.createOption",
   );
 }
@@ -165,6 +175,7 @@ function diskRules(snapshot: boolean): KindRules {
       const now = ctx.now.toISOString();
       const out: Properties = {
         _sku: skuOf(sku),
+        _image: input._image,
         osType: input.osType ?? source?.osType,
         hyperVGeneration: input.hyperVGeneration ?? source?.hyperVGeneration,
         creationData,

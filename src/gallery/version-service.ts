@@ -9,7 +9,13 @@ import { randomUUID } from "node:crypto";
 import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
 import { idOf, keyOf, parentIdOf, TYPES, type ResourcePath } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
-import type { OperationRecord, ReplicaRecord, ResourceRecord, Store } from "../domain/resource.js";
+import type {
+  ManifestRecord,
+  OperationRecord,
+  ReplicaRecord,
+  ResourceRecord,
+  Store,
+} from "../domain/resource.js";
 import {
   ResourceService,
   type KindRules,
@@ -45,6 +51,16 @@ export type AggregatedState = "Unknown" | "InProgress" | "Completed" | "Failed";
 export interface ReplicationStatus {
   aggregatedState: AggregatedState;
   summary: { region: string; state: string; details: string; progress: number }[];
+}
+
+/** A version that can be deployed in a region, and where its disk's content is stored there. */
+export interface DeployableImage {
+  version: ResourceRecord;
+  definition: ResourceRecord;
+  /** Key of the content (one disk of the version) the new disk reads. */
+  contentKey: string;
+  /** The content's manifest row at a location of a complete replica in the region. */
+  manifest: ManifestRecord;
 }
 
 /** What the wire needs to answer a write: the record, 201 or 200, and the operation to poll. */
@@ -181,11 +197,15 @@ export class ImageVersionService {
    * `latest` of a definition in a region: the highest Major.Minor.Patch that is not excluded
    * there and whose replicas in that region are all complete — never one that isn't deployable.
    */
-  async latest(definitionKey: string, region: string): Promise<ResourceRecord | undefined> {
+  async latest(
+    definitionKey: string,
+    region: string,
+    store: Store = this.store,
+  ): Promise<ResourceRecord | undefined> {
     const versions: ResourceRecord[] = [];
     let continuation: string | undefined;
     do {
-      const page = await this.store.resources.listChildren(definitionKey, TYPES.imageVersion, {
+      const page = await store.resources.listChildren(definitionKey, TYPES.imageVersion, {
         continuation,
         limit: MAX_LIST,
       });
@@ -200,7 +220,7 @@ export class ImageVersionService {
           this.regions,
         ),
     );
-    const replicas = await this.store.replicas.listInRegion(
+    const replicas = await store.replicas.listInRegion(
       candidates.map((v) => v.key),
       region,
     );
@@ -213,9 +233,64 @@ export class ImageVersionService {
   }
 
   /** The completed replicas of a version in a region (what a deployment may read from). */
-  async completedReplicas(versionKey: string, region: string): Promise<ReplicaRecord[]> {
-    const replicas = await this.store.replicas.listInRegion([versionKey], region);
+  async completedReplicas(
+    versionKey: string,
+    region: string,
+    store: Store = this.store,
+  ): Promise<ReplicaRecord[]> {
+    const replicas = await store.replicas.listInRegion([versionKey], region);
     return replicas.filter((r) => r.state === "Completed");
+  }
+
+  /**
+   * The image a disk in `region` is created from: `id` names a version, or a definition meaning
+   * its `latest` there. Refused, as Azure refuses it, unless the region's replicas are complete.
+   */
+  async deployable(
+    store: Store,
+    id: string,
+    region: string,
+    lun: number | undefined,
+    target: string,
+  ): Promise<DeployableImage> {
+    const named = await store.resources.get(keyOf(id));
+    const notAvailable = () =>
+      new NotFoundError(
+        "GalleryImageNotFound",
+        `The gallery image ${id} is not available in ${region} region. Please contact image owner to replicate to this region, or change your requested region.`,
+        target,
+      );
+    if (!named || (named.type !== TYPES.image && named.type !== TYPES.imageVersion)) {
+      throw new NotFoundError(
+        "NotFound",
+        `The gallery image '${id}' was not found: give the id of a gallery image version, or of an image definition to use its latest version.`,
+        target,
+      );
+    }
+    const version =
+      named.type === TYPES.image ? await this.latest(named.key, region, store) : named;
+    if (!version) throw notAvailable();
+    const inRegion = await store.replicas.listInRegion([version.key], region);
+    if (inRegion.length === 0 || inRegion.some((r) => r.state !== "Completed")) {
+      throw notAvailable();
+    }
+    const disk = lun === undefined ? "os" : `lun:${lun}`;
+    if (!versionContentsOf(version.properties).some((c) => c.disk === disk)) {
+      throw new ValidationError(
+        "InvalidParameter",
+        lun === undefined
+          ? `The gallery image version '${version.id}' has no OS disk image.`
+          : `The gallery image version '${version.id}' has no data disk image with lun ${lun}.`,
+        target,
+      );
+    }
+    const contentKey = contentKeyOf(version.key, disk);
+    const locations = new Set(inRegion.flatMap((r) => r.locations));
+    const rows = await store.manifests.listByResource(contentKey);
+    const manifest = rows.find((r) => locations.has(r.location));
+    if (!manifest) throw notAvailable();
+    const definition = (await store.resources.get(version.parentKey!))!;
+    return { version, definition, contentKey, manifest };
   }
 
   /**

@@ -4,38 +4,15 @@
  * is complete, `$expand=ReplicationStatus` shows each region, and updates add or remove regions.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { AnonymousCredential, PageBlobClient } from "@azure/storage-blob";
-import { createVhdFooter, MIB } from "../../src/formats/vhd.js";
+import { chunkCount, makeVhd, uploadDisk } from "../helpers/disks.js";
 import { call, startTestServer, type TestServer } from "../helpers/server.js";
 
 const RG = "versions-rg";
 const GALLERY = "gallery1";
 const IMAGE = "image1";
 const HOME = "eastus";
-
-function makeVhd(mib: number): Buffer {
-  const size = mib * MIB;
-  const buf = Buffer.alloc(size + 512);
-  randomBytes(3 * MIB).copy(buf, 2 * MIB);
-  randomBytes(4096).copy(buf, size - 4096);
-  createVhdFooter(size).copy(buf, size);
-  return buf;
-}
-
-function chunkCount(dataDir: string, location: string): number {
-  try {
-    return readdirSync(join(dataDir, "blobs", location, "chunks"), {
-      recursive: true,
-      withFileTypes: true,
-    }).filter((e) => e.isFile()).length;
-  } catch {
-    return 0;
-  }
-}
 
 describe("image versions", () => {
   let t: TestServer;
@@ -55,21 +32,7 @@ describe("image versions", () => {
       hyperVGeneration: "V1",
       identifier: { publisher: "p", offer: "o", sku: "s" },
     });
-    const disk = await t.compute.disks.beginCreateOrUpdateAndWait(RG, "src", {
-      location: HOME,
-      creationData: { createOption: "Upload", uploadSizeBytes: vhd.length },
-    });
-    diskId = disk.id!;
-    const access = await t.compute.disks.beginGrantAccessAndWait(RG, "src", {
-      access: "Write",
-      durationInSeconds: 3600,
-    });
-    const blob = new PageBlobClient(access.accessSAS!, new AnonymousCredential());
-    for (let at = 0; at < vhd.length; at += 4 * MIB) {
-      const piece = vhd.subarray(at, Math.min(vhd.length, at + 4 * MIB));
-      if (piece.some((b) => b !== 0)) await blob.uploadPages(piece, at, piece.length);
-    }
-    await t.compute.disks.beginRevokeAccessAndWait(RG, "src");
+    diskId = await uploadDisk(t, RG, "src", HOME, vhd);
   });
   after(async () => t?.close());
 
@@ -123,7 +86,6 @@ describe("image versions", () => {
     // The bytes are in both regions now; the content digest is the SHA-256 of the disk's blob.
     assert.ok(chunkCount(t.dataDir, "westus") > 0);
     const raw = await call(t, "GET", `${versionsPath()}/1.0.0?api-version=2025-03-03`);
-    const { createHash } = await import("node:crypto");
     assert.equal(
       raw.json.properties.storageProfile.osDiskImage.contentSha256,
       createHash("sha256").update(vhd).digest("hex"),

@@ -54,6 +54,12 @@ const Properties = Obj({
       createOption: ArmEnum(["Empty", "Upload", "Copy", "Import", "FromImage", "Restore"] as const),
       sourceResourceId: Type.Optional(Type.String({ maxLength: 1024 })),
       uploadSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+      galleryImageReference: Type.Optional(
+        Obj({
+          id: Type.Optional(Type.String({ maxLength: 1024 })),
+          lun: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+        }),
+      ),
     }),
   ),
   diskSizeGB: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
