@@ -37,6 +37,13 @@ export interface Progress {
   total: number;
 }
 
+/** What a job did: chunks copied (and their bytes), and chunks a location already had. */
+export interface ReplicaTally {
+  copied: number;
+  skipped: number;
+  bytes: number;
+}
+
 /**
  * Runs replica `job` of `version` to the point where every location holds every disk. The caller
  * records completion (it owns the lease).
@@ -47,7 +54,8 @@ export async function replicate(
   version: ResourceRecord,
   signal: AbortSignal,
   onProgress: (p: Progress) => void,
-): Promise<void> {
+): Promise<ReplicaTally> {
+  const tally: ReplicaTally = { copied: 0, skipped: 0, bytes: 0 };
   const contents = versionContentsOf(version.properties);
   const work: { content: VersionContent; key: string; rows: ManifestRecord[] }[] = [];
   for (const content of contents) {
@@ -73,7 +81,7 @@ export async function replicate(
     for (const location of job.locations) {
       if (rows.some((r) => r.location === location)) continue;
       const before = progress.done;
-      const row = await copyFromNearest(deps, rows, location, content, signal, (copied) => {
+      const row = await copyFromNearest(deps, rows, location, content, signal, tally, (copied) => {
         progress.done = before + copied;
         onProgress({ ...progress });
       });
@@ -83,6 +91,7 @@ export async function replicate(
       onProgress({ ...progress });
     }
   }
+  return tally;
 }
 
 /** Sources in the order a replica tries them: its own region first, then the others. */
@@ -100,6 +109,7 @@ async function copyFromNearest(
   location: string,
   content: VersionContent,
   signal: AbortSignal,
+  tally: ReplicaTally,
   onCopied: (chunks: number) => void,
 ): Promise<ManifestRecord> {
   const target = deps.chunkStore(location);
@@ -111,10 +121,13 @@ async function copyFromNearest(
       continue;
     }
     try {
-      await target.copyMissing(manifest, deps.chunkStore(row.location), {
+      const result = await target.copyMissing(manifest, deps.chunkStore(row.location), {
         signal,
         onProgress: (p) => onCopied(p.chunks),
       });
+      tally.copied += result.copied;
+      tally.skipped += result.skipped;
+      tally.bytes += result.bytes;
       return row;
     } catch (err) {
       // A damaged or missing chunk at one source: the next replica may have a good copy.

@@ -134,7 +134,7 @@ export class ReplicationWorker {
       if (!(await save({ state: "Replicating" }))) return;
       const version = await store.resources.get(job.resourceKey);
       if (!version) return;
-      await replicate(this.deps, job, version, abort.signal, (p) => {
+      const tally = await replicate(this.deps, job, version, abort.signal, (p) => {
         const progress = Math.min(99, Math.floor((100 * p.done) / Math.max(1, p.total)));
         if (Date.now() - lastWrite >= PROGRESS_WRITE_MS && progress !== job.progress) {
           lastWrite = Date.now();
@@ -147,7 +147,7 @@ export class ReplicationWorker {
       if (!(await writes)) return;
       await this.deps.versions.replicaCompleted(job, this.owner);
       logger.info(
-        { version: version.id, region: job.region, ordinal: job.ordinal },
+        { version: version.id, region: job.region, ordinal: job.ordinal, ...tally },
         "replica completed",
       );
     } catch (err) {
