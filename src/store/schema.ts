@@ -54,9 +54,17 @@ export interface ManifestsTable {
   created_at: string;
 }
 
+export interface RegionAccessTable {
+  region: string;
+  subscription_id: string;
+  granted_at: string;
+  granted_by: string;
+}
+
 export interface Database {
   resources: ResourcesTable;
   manifests: ManifestsTable;
+  region_access: RegionAccessTable;
   operations: OperationsTable;
   tenants: TenantsTable;
   subscriptions: SubscriptionsTable;
