@@ -48,7 +48,7 @@ export async function startServer(
       config.tokenLifetimeSeconds,
     ),
   ]);
-  const regions = new RegionCatalog(config.regions);
+  const regions = new RegionCatalog(config.regions, { dataDir: config.dataDir });
   const app = buildServer({
     config,
     logger,

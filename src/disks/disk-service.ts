@@ -4,7 +4,8 @@
  *
  * Invariants:
  * - Uploaded bytes live only in the upload area until sealed; reads of a sealed disk come from the
- *   chunk store of its region (zero chunks synthesized, never read).
+ *   chunk store of its storage location (zero chunks synthesized, never read): the zone it names,
+ *   else its region's first zone (or the region, without zones); a Copy stays with its source.
  * - Sealing is all or nothing: the upload is checked (fixed VHD in Azure's format) and ingested
  *   before one transaction records the manifest and makes the disk `Unattached`. On any failure
  *   nothing is recorded and the disk is back to `ReadyToUpload` with its upload area kept, so the
@@ -108,11 +109,16 @@ export class DiskService {
     return new ResourceService(store, this.rules[kind], this.regions);
   }
 
-  /** The chunk store of a region (one fs location per region for now). */
+  /**
+   * The chunk store of a storage location (`eastus-1`, `westus`). An id that is no configured
+   * location (a region's name, from data sealed before zones) is `<dataDir>/blobs/<id>`.
+   */
   chunkStore(location: string): ChunkStore {
     let cs = this.chunkStores.get(location);
     if (!cs) {
-      cs = new ChunkStore(new FsBlobDriver(join(this.dataDir, "blobs", location)));
+      const dir =
+        this.regions.storageLocation(location)?.path ?? join(this.dataDir, "blobs", location);
+      cs = new ChunkStore(new FsBlobDriver(dir));
       this.chunkStores.set(location, cs);
     }
     return cs;
@@ -124,10 +130,19 @@ export class DiskService {
       const properties: Properties = { ...input.properties };
       const creation = (properties.creationData ?? {}) as Properties;
       const id = idOf(this.rules[kind].type, path);
+      // An unknown location is left to ResourceService, which refuses it in ARM's order.
+      if (this.regions.find(input.location)) {
+        properties._storageLocation = this.regions.diskStorageLocation(
+          input.location,
+          properties._zones as string[] | undefined,
+          { resourceId: id, resourceType: kind === "disk" ? "disks" : "snapshots" },
+        ).id;
+      }
       const existing = await tx.resources.get(keyOf(id));
       let source: ResourceRecord | undefined;
       if (!existing && creation.createOption === "Copy") {
         source = await this.copySource(tx, creation.sourceResourceId);
+        properties._storageLocation = storageLocationOf(source);
         const sp = source.properties;
         properties._source = {
           id: source.id,
@@ -146,7 +161,7 @@ export class DiskService {
             "location",
           );
         }
-        const m = await tx.manifests.get(source.key, source.location);
+        const m = await tx.manifests.get(source.key, storageLocationOf(source));
         if (m)
           await tx.manifests.put({
             ...m,
@@ -329,7 +344,7 @@ export class DiskService {
         }
         await tx.manifests.put({
           resourceKey: current.key,
-          location: current.location,
+          location: storageLocationOf(current),
           manifest,
           digest: manifest.sha256,
           createdAt: now.toISOString(),
@@ -357,7 +372,7 @@ export class DiskService {
         );
       }
       await openFixedVhd(source);
-      return await this.chunkStore(record.location).ingest(source);
+      return await this.chunkStore(storageLocationOf(record)).ingest(source);
     } finally {
       await source.close();
     }
@@ -424,10 +439,10 @@ export class DiskService {
     }
     const etag = `"0x${Buffer.from(uniqueId.replace(/-/g, ""), "hex").subarray(0, 8).toString("hex").toUpperCase()}"`;
     const lastModified = new Date(p.timeCreated as string);
-    const row = await this.store.manifests.get(record.key, record.location);
+    const row = await this.store.manifests.get(record.key, storageLocationOf(record));
     if (row) {
       const manifest = parseManifest(row.manifest);
-      const cs = this.chunkStore(record.location);
+      const cs = this.chunkStore(row.location);
       return {
         size: manifest.size,
         etag,
@@ -476,7 +491,8 @@ export class DiskService {
   }
 
   /**
-   * Removes chunks of a region that no manifest references and that are older than `graceMs`.
+   * Removes chunks of a storage location (`eastus-1`) that no manifest references and that are
+   * older than `graceMs`.
    */
   async collectGarbage(location: string, graceMs?: number): Promise<GcReport> {
     const cs = this.chunkStore(location);
@@ -492,6 +508,13 @@ export class DiskService {
     });
   }
 }
+
+/**
+ * The storage location of a disk's chunks: recorded at creation; a region's name for disks from
+ * before zones (their chunks are in `blobs/<region>`).
+ */
+export const storageLocationOf = (record: ResourceRecord) =>
+  (record.properties._storageLocation as string | undefined) ?? record.location;
 
 function authenticationFailed(detail: string) {
   return new StorageError(

@@ -69,6 +69,7 @@ const PutBody = Type.Object(
     location: Location,
     tags: Type.Optional(Tags),
     sku: Type.Optional(Sku),
+    zones: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16 })),
     properties: Type.Optional(Properties),
   },
   { additionalProperties: false },
@@ -99,7 +100,7 @@ export function renderDisk(record: ResourceRecord) {
       apiVersion: "",
       provisioningState: "Succeeded",
       propertyOrder: ORDER,
-      envelope: { sku: record.properties._sku },
+      envelope: { sku: record.properties._sku, zones: record.properties._zones },
     },
   );
 }
@@ -127,6 +128,7 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
         location: string;
         tags?: Record<string, string>;
         sku?: { name?: string };
+        zones?: string[];
         properties?: Record<string, unknown>;
       };
       const { record, created } = await disks.put(
@@ -135,7 +137,12 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
         {
           location: body.location,
           tags: body.tags,
-          properties: { ...body.properties, ...(body.sku?.name ? { _sku: body.sku } : {}) },
+          properties: {
+            ...body.properties,
+            ...(body.sku?.name ? { _sku: body.sku } : {}),
+            // Snapshots have no zones in Azure's schema.
+            ...(kind === "disk" && body.zones ? { _zones: body.zones } : {}),
+          },
         },
         actorOf(request),
       );
