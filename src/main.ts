@@ -77,10 +77,11 @@ export async function startServer(
   app.ocgPublicUrl = url;
   tokens.bind(url);
   const credentialsFile = join(config.dataDir, "credentials.json");
-  await bootstrapIdentity(store, credentialsFile, {
+  const admin = await bootstrapIdentity(store, credentialsFile, {
     publicUrl: url,
     caCertificatePath: tls.caCertificatePath,
   });
+  app.ocgAdminClientId = admin.clientId;
   app.markReady();
   logger.info({ url, dataDir: config.dataDir }, "ocg is ready");
   return {
