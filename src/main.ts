@@ -53,11 +53,11 @@ export async function startServer(
       config.tokenLifetimeSeconds,
     ),
   ]);
-  const regions = new RegionCatalog(config.regions);
-  // Until zones arrive, a region is one storage location named after it.
+  const regions = new RegionCatalog(config.regions, { dataDir: config.dataDir });
   const placement = {
-    place: (region: string) => [region],
-    regionOf: (location: string) => location,
+    place: (region: string, ordinal: number, storageAccountType: string, target: string) =>
+      regions.placeReplica(region, ordinal, storageAccountType, target),
+    regionOf: (location: string) => regions.storageLocation(location)?.region ?? location,
   };
   const versions = new ImageVersionService(
     store,
@@ -106,10 +106,11 @@ export async function startServer(
   app.ocgPublicUrl = url;
   tokens.bind(url);
   const credentialsFile = join(config.dataDir, "credentials.json");
-  await bootstrapIdentity(store, credentialsFile, {
+  const admin = await bootstrapIdentity(store, credentialsFile, {
     publicUrl: url,
     caCertificatePath: tls.caCertificatePath,
   });
+  app.ocgAdminClientId = admin.clientId;
   if (config.replicationConcurrency > 0) worker.start();
   app.markReady();
   logger.info({ url, dataDir: config.dataDir }, "ocg is ready");

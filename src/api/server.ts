@@ -21,6 +21,7 @@ import { galleryRoutes, type GalleryServices } from "./routes/galleries.js";
 import { imageVersionRoutes } from "./routes/image-versions.js";
 import { identityRoutes } from "./routes/identity.js";
 import { operationRoutes } from "./routes/operations.js";
+import { regionAccessRoutes } from "./routes/region-access.js";
 import { resourceGroupRoutes } from "./routes/resource-groups.js";
 import { subscriptionRoutes } from "./routes/subscriptions.js";
 import { usageRoutes } from "./routes/usages.js";
@@ -63,6 +64,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setValidatorCompiler(lazyValidatorCompiler());
   app.decorate("ocgPublicUrl", "");
   app.decorate("ocgPageSize", deps.config.pageSize);
+  app.decorate("ocgAdminClientId", "");
   app.decorateRequest("armApiVersion", "");
   app.decorateRequest("armClaims", null);
 
@@ -114,6 +116,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   diskRoutes(app, deps);
   blobAccessRoutes(app, deps);
   usageRoutes(app, { ...deps, limits: deps.config.limits });
+  regionAccessRoutes(app, deps);
   return app;
 }
 

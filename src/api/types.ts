@@ -12,6 +12,8 @@ declare module "fastify" {
   interface FastifyInstance {
     ocgPublicUrl: string;
     ocgPageSize: number;
+    /** Client id of the admin principal (credentials.json): the only one the operator API serves. */
+    ocgAdminClientId: string;
   }
   interface FastifyRequest {
     armApiVersion: string;

@@ -10,12 +10,17 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../config/config.js";
 import type { Credentials } from "../identity/bootstrap.js";
 import { azLoginCommands } from "./az-login.js";
+import { regionAccess } from "./region-access.js";
 
 const USAGE = `Usage:
   ocg start [--data-dir DIR] [--host H] [--port N] [--config FILE] [--cert F --key F [--ca F]]
             [--database-url URL] [--public-url URL] [--log-level L] [--loose]
   ocg credentials [--data-dir DIR]      print the credentials written on first start
   ocg az-login [--data-dir DIR] [--run] print (or run) the az commands that log in to this server
+  ocg region-access grant|revoke --region R --subscription S [--data-dir DIR]
+  ocg region-access list [--region R] [--subscription S] [--data-dir DIR]
+                                        manage which subscriptions may deploy in restricted
+                                        regions (asks the running server, as its admin)
 `;
 
 function readCredentials(dataDir: string): Credentials {
@@ -30,8 +35,9 @@ function readCredentials(dataDir: string): Credentials {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
+    allowPositionals: command === "region-access",
     options: {
       "data-dir": { type: "string" },
       host: { type: "string" },
@@ -45,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
       "log-level": { type: "string" },
       loose: { type: "boolean" },
       run: { type: "boolean" },
+      region: { type: "string" },
+      subscription: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -98,6 +106,14 @@ async function main(argv: string[]): Promise<number> {
           .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
           .join("\n")}\n`,
       );
+      return 0;
+    }
+    case "region-access": {
+      const out = await regionAccess(readCredentials(dataDir), positionals[0], {
+        region: values.region,
+        subscription: values.subscription,
+      });
+      if (out) process.stdout.write(out + "\n");
       return 0;
     }
     default:

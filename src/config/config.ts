@@ -3,7 +3,7 @@
  * environment (OCG_*) < command-line flags. A bad setting stops start-up with a message naming it.
  */
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -11,9 +11,24 @@ const Region = Type.Object(
   {
     name: Type.String({ pattern: "^[a-z0-9]+$", description: "ARM short name, e.g. eastus" }),
     displayName: Type.Optional(Type.String({ minLength: 1 })),
+    /** Availability zones, e.g. ["1","2","3"]; none (or []) for a region without zones. */
+    zones: Type.Optional(
+      Type.Array(Type.String({ pattern: "^[a-z0-9]{1,16}$" }), { uniqueItems: true }),
+    ),
+    /** Subscriptions may deploy here only once an operator grants access (`ocg region-access`). */
+    restricted: Type.Optional(Type.Boolean()),
+    /**
+     * Directory of each storage location: keyed by zone, or `default` in a region without zones.
+     * Relative paths are under the data dir. Default: `<dataDir>/blobs/<location id>`.
+     */
+    storage: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }))),
   },
   { additionalProperties: false },
 );
+
+export type RegionSettings = Static<typeof Region>;
+
+const ZONES = ["1", "2", "3"];
 
 export const ConfigSchema = Type.Object(
   {
@@ -40,10 +55,10 @@ export const ConfigSchema = Type.Object(
     regions: Type.Array(Region, {
       minItems: 1,
       default: [
-        { name: "eastus" },
-        { name: "westeurope" },
+        { name: "eastus", zones: ZONES },
+        { name: "westeurope", zones: ZONES },
         { name: "westus" },
-        { name: "australiacentral" },
+        { name: "australiacentral", restricted: true },
       ],
     }),
     /**
@@ -77,6 +92,7 @@ const ENV: Record<string, keyof Config> = {
   OCG_LOG_LEVEL: "logLevel",
   OCG_LOOSE: "loose",
   OCG_REPLICATION_CONCURRENCY: "replicationConcurrency",
+  OCG_REGIONS: "regions",
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -84,6 +100,14 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   for (const [name, key] of Object.entries(ENV)) {
     const raw = env[name];
     if (raw === undefined || raw === "") continue;
+    if (key === "regions") {
+      try {
+        out[key] = JSON.parse(raw);
+      } catch {
+        throw new ConfigError(`invalid setting 'regions': ${name} is not JSON`);
+      }
+      continue;
+    }
     out[key] =
       key === "port" || key === "replicationConcurrency"
         ? Number(raw)
@@ -121,7 +145,59 @@ export function loadConfig(
     const where = firstError.path.replace(/^\//, "").replaceAll("/", ".") || "(root)";
     throw new ConfigError(`invalid setting '${where}': ${firstError.message}`);
   }
-  return { ...config, dataDir: resolve(config.dataDir) };
+  const dataDir = resolve(config.dataDir);
+  return { ...config, dataDir, regions: resolveRegions(config.regions, dataDir) };
+}
+
+/**
+ * The id of a storage location: `<region>-<zone>`, or the region's name when it has no zones.
+ * (`domain/regions.ts` derives the same ids.)
+ */
+const storageLocationIdOf = (region: string, zone: string | null) =>
+  zone === null ? region : `${region}-${zone}`;
+
+/**
+ * Checks what the schema cannot (unique names, storage keys that are zones, one directory per
+ * storage location) and fills in every storage location's directory, absolute.
+ */
+function resolveRegions(regions: RegionSettings[], dataDir: string): RegionSettings[] {
+  const names = new Set<string>();
+  const dirs = new Map<string, string>();
+  return regions.map((r, i) => {
+    const at = `regions.${i}`;
+    if (names.has(r.name))
+      throw new ConfigError(`invalid setting '${at}.name': '${r.name}' is listed twice`);
+    names.add(r.name);
+    const zones = r.zones ?? [];
+    const keys = zones.length > 0 ? zones : ["default"];
+    for (const key of Object.keys(r.storage ?? {})) {
+      if (!keys.includes(key)) {
+        throw new ConfigError(
+          `invalid setting '${at}.storage.${key}': ${zones.length > 0 ? `zone '${key}' is not one of ${r.name}'s zones (${zones.join(",")})` : `${r.name} has no zones; name its one storage location 'default'`}`,
+        );
+      }
+    }
+    const storage: Record<string, string> = {};
+    for (const key of keys) {
+      const id = storageLocationIdOf(r.name, zones.length > 0 ? key : null);
+      const given = r.storage?.[key];
+      const dir =
+        given === undefined
+          ? join(dataDir, "blobs", id)
+          : isAbsolute(given)
+            ? resolve(given)
+            : resolve(dataDir, given);
+      const clash = dirs.get(dir);
+      if (clash) {
+        throw new ConfigError(
+          `invalid setting '${at}.storage.${key}': storage location '${id}' would share the directory ${dir} with '${clash}'`,
+        );
+      }
+      dirs.set(dir, id);
+      storage[key] = dir;
+    }
+    return { ...r, zones, restricted: r.restricted ?? false, storage };
+  });
 }
 
 function stripUndefined(o: object): Record<string, unknown> {

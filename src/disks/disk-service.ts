@@ -4,7 +4,8 @@
  *
  * Invariants:
  * - Uploaded bytes live only in the upload area until sealed; reads of a sealed disk come from the
- *   chunk store of its region (zero chunks synthesized, never read).
+ *   chunk store of its storage location (zero chunks synthesized, never read): the zone it names,
+ *   else its region's first zone (or the region, without zones); a Copy stays with its source.
  * - Sealing is all or nothing: the upload is checked (fixed VHD in Azure's format) and ingested
  *   before one transaction records the manifest and makes the disk `Unattached`. On any failure
  *   nothing is recorded and the disk is back to `ReadyToUpload` with its upload area kept, so the
@@ -82,6 +83,7 @@ export interface GalleryImages {
     region: string,
     lun: number | undefined,
     target: string,
+    preferLocation?: string,
   ): Promise<{
     version: ResourceRecord;
     definition: ResourceRecord;
@@ -140,11 +142,16 @@ export class DiskService {
     return new ResourceService(store, this.rules[kind], this.regions);
   }
 
-  /** The chunk store of a region (one fs location per region for now). */
+  /**
+   * The chunk store of a storage location (`eastus-1`, `westus`). An id that is no configured
+   * location (a region's name, from data sealed before zones) is `<dataDir>/blobs/<id>`.
+   */
   chunkStore(location: string): ChunkStore {
     let cs = this.chunkStores.get(location);
     if (!cs) {
-      cs = new ChunkStore(new FsBlobDriver(join(this.dataDir, "blobs", location)));
+      const dir =
+        this.regions.storageLocation(location)?.path ?? join(this.dataDir, "blobs", location);
+      cs = new ChunkStore(new FsBlobDriver(dir));
       this.chunkStores.set(location, cs);
     }
     return cs;
@@ -156,11 +163,26 @@ export class DiskService {
       const properties: Properties = { ...input.properties };
       const creation = (properties.creationData ?? {}) as Properties;
       const id = idOf(this.rules[kind].type, path);
+      // An unknown location is left to ResourceService, which refuses it in ARM's order.
+      if (this.regions.find(input.location)) {
+        properties._storageLocation = this.regions.diskStorageLocation(
+          input.location,
+          properties._zones as string[] | undefined,
+          { resourceId: id, resourceType: kind === "disk" ? "disks" : "snapshots" },
+        ).id;
+      }
       const existing = await tx.resources.get(keyOf(id));
       let source: ResourceRecord | undefined;
       let image: Awaited<ReturnType<GalleryImages["deployable"]>> | undefined;
       if (!existing && creation.createOption === "FromImage") {
-        image = await this.imageSource(tx, input.location, creation);
+        image = await this.imageSource(
+          tx,
+          input.location,
+          creation,
+          properties._storageLocation as string | undefined,
+        );
+        // The disk keeps its reference where a replica is: its zone's, when the region has one.
+        properties._storageLocation = image.manifest.location;
         const def = image.definition.properties;
         properties._image = {
           versionKey: image.version.key,
@@ -177,6 +199,7 @@ export class DiskService {
       }
       if (!existing && creation.createOption === "Copy") {
         source = await this.copySource(tx, creation.sourceResourceId);
+        properties._storageLocation = storageLocationOf(source);
         const sp = source.properties;
         properties._source = {
           id: source.id,
@@ -203,7 +226,7 @@ export class DiskService {
             "location",
           );
         }
-        const m = await tx.manifests.get(source.key, source.location);
+        const m = await tx.manifests.get(source.key, storageLocationOf(source));
         if (m)
           await tx.manifests.put({
             ...m,
@@ -215,7 +238,12 @@ export class DiskService {
     });
   }
 
-  private async imageSource(tx: Store, location: string, creation: Properties) {
+  private async imageSource(
+    tx: Store,
+    location: string,
+    creation: Properties,
+    preferLocation: string | undefined,
+  ) {
     const ref = creation.galleryImageReference as { id?: string; lun?: number } | undefined;
     const target = "properties.creationData.galleryImageReference.id";
     if (!ref?.id) {
@@ -229,7 +257,7 @@ export class DiskService {
       throw new ValidationError("InvalidParameter", "Gallery images are not served here.", target);
     }
     const region = this.regions.require(location, TYPES.disk);
-    return this.images.deployable(tx, ref.id, region.name, ref.lun, target);
+    return this.images.deployable(tx, ref.id, region.name, ref.lun, target, preferLocation);
   }
 
   private async copySource(tx: Store, sourceId: unknown): Promise<ResourceRecord> {
@@ -403,7 +431,7 @@ export class DiskService {
         }
         await tx.manifests.put({
           resourceKey: current.key,
-          location: current.location,
+          location: storageLocationOf(current),
           manifest,
           digest: manifest.sha256,
           createdAt: now.toISOString(),
@@ -431,7 +459,7 @@ export class DiskService {
         );
       }
       await openFixedVhd(source);
-      return await this.chunkStore(record.location).ingest(source);
+      return await this.chunkStore(storageLocationOf(record)).ingest(source);
     } finally {
       await source.close();
     }
@@ -501,7 +529,9 @@ export class DiskService {
     const image = p._image as ImageContent | undefined;
     const fromReplicas = image && (await this.replicaContent(image, record.location));
     if (fromReplicas) return { ...fromReplicas, etag, lastModified };
-    const [row] = await this.store.manifests.listByResource(record.key);
+    const row =
+      (await this.store.manifests.get(record.key, storageLocationOf(record))) ??
+      (await this.store.manifests.listByResource(record.key))[0];
     if (row) {
       const manifest = parseManifest(row.manifest);
       const cs = this.chunkStore(row.location);
@@ -577,7 +607,8 @@ export class DiskService {
   }
 
   /**
-   * Removes chunks of a region that no manifest references and that are older than `graceMs`.
+   * Removes chunks of a storage location (`eastus-1`) that no manifest references and that are
+   * older than `graceMs`.
    */
   async collectGarbage(location: string, graceMs?: number): Promise<GcReport> {
     const cs = this.chunkStore(location);
@@ -593,6 +624,13 @@ export class DiskService {
     });
   }
 }
+
+/**
+ * The storage location of a disk's chunks: recorded at creation; a region's name for disks from
+ * before zones (their chunks are in `blobs/<region>`).
+ */
+export const storageLocationOf = (record: ResourceRecord) =>
+  (record.properties._storageLocation as string | undefined) ?? record.location;
 
 function authenticationFailed(detail: string) {
   return new StorageError(

@@ -1,8 +1,9 @@
 /**
  * Managed disks and snapshots as `KindRules`: creation options (Empty, Upload, Copy), the sizes
- * and states Azure shows. State that clients never see (the SKU, the open access grant, the copy
- * source resolved by `DiskService`) is kept in properties under `_`-prefixed keys, which the api
- * layer never renders.
+ * and states Azure shows. What is not a property on the wire (the SKU and zones, shown beside
+ * `properties`; the open access grant, the copy source resolved by `DiskService` and the storage
+ * location, never shown) is kept in properties under `_`-prefixed keys, which the api layer never
+ * renders as properties.
  *
  * Disk states: Empty and Copy disks start `Unattached`; Upload disks `ReadyToUpload`, then
  * `ActiveUpload` while a Write grant is open, `Unattached` once sealed; a Read grant makes a disk
@@ -176,6 +177,8 @@ function diskRules(snapshot: boolean): KindRules {
       const out: Properties = {
         _sku: skuOf(sku),
         _image: input._image,
+        _zones: input._zones,
+        _storageLocation: input._storageLocation,
         osType: input.osType ?? source?.osType,
         hyperVGeneration: input.hyperVGeneration ?? source?.hyperVGeneration,
         creationData,
@@ -200,6 +203,17 @@ function diskRules(snapshot: boolean): KindRules {
           "PropertyChangeNotAllowed",
           "Changing property 'creationData.createOption' is not allowed.",
           "properties.creationData.createOption",
+        );
+      }
+      const zones = input._zones as string[] | undefined;
+      if (
+        zones !== undefined &&
+        zones.join(",") !== ((before._zones as string[]) ?? []).join(",")
+      ) {
+        throw new ConflictError(
+          "PropertyChangeNotAllowed",
+          "Changing property 'zones' is not allowed.",
+          "zones",
         );
       }
       const out: Properties = { ...before };

@@ -1,6 +1,7 @@
 /**
  * The life cycle every tracked resource shares: create-or-replace, merge-update, get, delete, list,
- * with the checks ARM makes in order (resource group, parent, name, location, quota, uniqueness).
+ * with the checks ARM makes in order (resource group, parent, name, location, access to a
+ * restricted region, quota, uniqueness).
  * Each kind plugs its own rules in through `KindRules`. Every write is one transaction: a rejected
  * request changes nothing.
  */
@@ -147,6 +148,9 @@ export class ResourceService {
         await tx.resources.update(record);
         return { record, created: false };
       }
+      await this.regions.requireAccess(tx.regionAccess, path.subscriptionId, input.location, {
+        resourceType: this.rules.type,
+      });
       await this.checkQuota(tx, path.subscriptionId, region.name);
       const properties = this.rules.create(input.properties, {
         ...ctx,

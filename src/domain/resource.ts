@@ -133,7 +133,7 @@ export interface IdentityRepository {
 export interface ManifestRecord {
   /** Key of the resource (disk, snapshot) whose content this is. */
   resourceKey: string;
-  /** Storage location (a region today). */
+  /** Storage location id (`eastus-1`, `westus`; a region's name for data from before zones). */
   location: string;
   manifest: unknown;
   /** SHA-256 of the whole content. */
@@ -200,11 +200,35 @@ export interface ReplicaRepository {
   deleteByPrefix(prefix: string): Promise<number>;
 }
 
+/** An operator's grant: `subscriptionId` may deploy in the restricted region `region`. */
+export interface RegionAccessRecord {
+  /** Region short name (`australiacentral`). */
+  region: string;
+  /** Lower-case subscription id. */
+  subscriptionId: string;
+  grantedAt: string;
+  /** Client id of the principal that granted it. */
+  grantedBy: string;
+}
+
+/** Grants of access to restricted regions (Azure's region access request process). */
+export interface RegionAccessRepository {
+  has(subscriptionId: string, region: string): Promise<boolean>;
+  get(subscriptionId: string, region: string): Promise<RegionAccessRecord | undefined>;
+  /** Records the grant unless one exists; returns the grant in force and whether it is new. */
+  grant(record: RegionAccessRecord): Promise<{ record: RegionAccessRecord; created: boolean }>;
+  /** Removes a grant; whether there was one. */
+  revoke(subscriptionId: string, region: string): Promise<boolean>;
+  /** Grants, optionally of one region and/or one subscription, by region then subscription. */
+  list(filter?: { region?: string; subscriptionId?: string }): Promise<RegionAccessRecord[]>;
+}
+
 /** The metadata store as the domain sees it. `transaction` gives all-or-nothing writes. */
 export interface Store {
   readonly resources: ResourceRepository;
   readonly manifests: ManifestRepository;
   readonly replicas: ReplicaRepository;
+  readonly regionAccess: RegionAccessRepository;
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;

@@ -252,6 +252,7 @@ export class ImageVersionService {
     region: string,
     lun: number | undefined,
     target: string,
+    preferLocation?: string,
   ): Promise<DeployableImage> {
     const named = await store.resources.get(keyOf(id));
     const notAvailable = () =>
@@ -287,7 +288,9 @@ export class ImageVersionService {
     const contentKey = contentKeyOf(version.key, disk);
     const locations = new Set(inRegion.flatMap((r) => r.locations));
     const rows = await store.manifests.listByResource(contentKey);
-    const manifest = rows.find((r) => locations.has(r.location));
+    const manifest =
+      rows.find((r) => r.location === preferLocation && locations.has(r.location)) ??
+      rows.find((r) => locations.has(r.location));
     if (!manifest) throw notAvailable();
     const definition = (await store.resources.get(version.parentKey!))!;
     return { version, definition, contentKey, manifest };
@@ -432,6 +435,13 @@ export class ImageVersionService {
     const fresh: ReplicaRecord[] = [];
     for (const [i, want] of planned.entries()) {
       const have = existing.filter((r) => r.region === want.region);
+      if (have.length === 0) {
+        // A restricted region takes a version only once an operator allowed the subscription.
+        await this.regions.requireAccess(tx.regionAccess, record.subscriptionId, want.region, {
+          target: `properties.publishingProfile.targetRegions[${i}].name`,
+          resourceType: TYPES.imageVersion,
+        });
+      }
       if (have.length > want.count) await tx.replicas.delete(record.key, want.region, want.count);
       for (let ordinal = have.length; ordinal < want.count; ordinal++) {
         const target = `properties.publishingProfile.targetRegions[${i}].storageAccountType`;

@@ -17,15 +17,15 @@ export interface Credentials {
   caCertificatePath: string;
 }
 
+/** Returns the credentials of the admin principal (the operator). */
 export async function bootstrapIdentity(
   store: Store,
   credentialsFile: string,
   endpoints: { publicUrl: string; caCertificatePath: string },
-): Promise<void> {
+): Promise<Credentials> {
   const tenants = await store.identity.listTenants();
   if (tenants.length > 0 && existsSync(credentialsFile)) {
-    refreshEndpoints(credentialsFile, endpoints);
-    return;
+    return refreshEndpoints(credentialsFile, endpoints);
   }
   if (tenants.length > 0) {
     throw new Error(
@@ -63,13 +63,14 @@ export async function bootstrapIdentity(
     caCertificatePath: endpoints.caCertificatePath,
   };
   writeFileSync(credentialsFile, JSON.stringify(credentials, null, 2) + "\n", { mode: 0o600 });
+  return credentials;
 }
 
 /** The server may come back on another port or certificate: keep the file's endpoints true. */
 function refreshEndpoints(
   credentialsFile: string,
   endpoints: { publicUrl: string; caCertificatePath: string },
-): void {
+): Credentials {
   const current = JSON.parse(readFileSync(credentialsFile, "utf8")) as Credentials;
   const updated: Credentials = {
     ...current,
@@ -80,4 +81,5 @@ function refreshEndpoints(
   if (JSON.stringify(updated) !== JSON.stringify(current)) {
     writeFileSync(credentialsFile, JSON.stringify(updated, null, 2) + "\n", { mode: 0o600 });
   }
+  return updated;
 }

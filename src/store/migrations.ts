@@ -120,6 +120,18 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0004-region-access": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("region_access")
+        .addColumn("region", "text", (c) => c.notNull())
+        .addColumn("subscription_id", "text", (c) => c.notNull())
+        .addColumn("granted_at", "text", (c) => c.notNull())
+        .addColumn("granted_by", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("region_access_pk", ["region", "subscription_id"])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

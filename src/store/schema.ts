@@ -71,10 +71,18 @@ export interface ReplicasTable {
   updated_at: string;
 }
 
+export interface RegionAccessTable {
+  region: string;
+  subscription_id: string;
+  granted_at: string;
+  granted_by: string;
+}
+
 export interface Database {
   resources: ResourcesTable;
   manifests: ManifestsTable;
   replicas: ReplicasTable;
+  region_access: RegionAccessTable;
   operations: OperationsTable;
   tenants: TenantsTable;
   subscriptions: SubscriptionsTable;

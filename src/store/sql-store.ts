@@ -13,6 +13,8 @@ import type {
   PageRequest,
   PrincipalRecord,
   ReplicaRepository,
+  RegionAccessRecord,
+  RegionAccessRepository,
   ResourceRecord,
   ResourceRepository,
   Store,
@@ -391,6 +393,67 @@ class SqlManifestRepository implements ManifestRepository {
   }
 }
 
+class SqlRegionAccessRepository implements RegionAccessRepository {
+  constructor(private readonly db: Db) {}
+
+  async has(subscriptionId: string, region: string) {
+    return (await this.get(subscriptionId, region)) !== undefined;
+  }
+
+  async get(subscriptionId: string, region: string) {
+    const row = await this.db
+      .selectFrom("region_access")
+      .selectAll()
+      .where("region", "=", region)
+      .where("subscription_id", "=", subscriptionId.toLowerCase())
+      .executeTakeFirst();
+    return row && toRegionAccess(row);
+  }
+
+  async grant(r: RegionAccessRecord) {
+    const result = await this.db
+      .insertInto("region_access")
+      .values({
+        region: r.region,
+        subscription_id: r.subscriptionId.toLowerCase(),
+        granted_at: r.grantedAt,
+        granted_by: r.grantedBy,
+      })
+      .onConflict((oc) => oc.columns(["region", "subscription_id"]).doNothing())
+      .executeTakeFirst();
+    const created = Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    const record = await this.get(r.subscriptionId, r.region);
+    return { record: record!, created };
+  }
+
+  async revoke(subscriptionId: string, region: string) {
+    const result = await this.db
+      .deleteFrom("region_access")
+      .where("region", "=", region)
+      .where("subscription_id", "=", subscriptionId.toLowerCase())
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async list(filter: { region?: string; subscriptionId?: string } = {}) {
+    let query = this.db.selectFrom("region_access").selectAll();
+    if (filter.region !== undefined) query = query.where("region", "=", filter.region);
+    if (filter.subscriptionId !== undefined)
+      query = query.where("subscription_id", "=", filter.subscriptionId.toLowerCase());
+    const rows = await query.orderBy("region").orderBy("subscription_id").execute();
+    return rows.map(toRegionAccess);
+  }
+}
+
+function toRegionAccess(row: Selectable<Database["region_access"]>): RegionAccessRecord {
+  return {
+    region: row.region,
+    subscriptionId: row.subscription_id,
+    grantedAt: row.granted_at,
+    grantedBy: row.granted_by,
+  };
+}
+
 function toManifest(row: Selectable<Database["manifests"]>): ManifestRecord {
   return {
     resourceKey: row.resource_key,
@@ -414,6 +477,7 @@ export class SqlStore implements Store {
   readonly resources: ResourceRepository;
   readonly manifests: ManifestRepository;
   readonly replicas: ReplicaRepository;
+  readonly regionAccess: RegionAccessRepository;
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
 
@@ -424,6 +488,7 @@ export class SqlStore implements Store {
     this.resources = new SqlResourceRepository(db);
     this.manifests = new SqlManifestRepository(db);
     this.replicas = new SqlReplicaRepository(db);
+    this.regionAccess = new SqlRegionAccessRepository(db);
     this.operations = new SqlOperationRepository(db);
     this.identity = new SqlIdentityRepository(db);
   }

@@ -17,6 +17,8 @@ import { call, startTestServer, type TestServer } from "../helpers/server.js";
 
 const RG = "disks-rg";
 const LOCATION = "eastus";
+/** Where disks in LOCATION keep their chunks by default: its first zone's storage location. */
+const STORAGE = "eastus-1";
 /** A page-blob client on an access URL, failing at once (no retries). */
 const pageBlob = (url: string) =>
   new PageBlobClient(url, new AnonymousCredential(), { retryOptions: { maxTries: 1 } });
@@ -47,7 +49,7 @@ async function uploadAll(client: PageBlobClient, data: Buffer) {
 }
 
 function chunkFiles(dataDir: string): string[] {
-  const root = join(dataDir, "blobs", LOCATION, "chunks");
+  const root = join(dataDir, "blobs", STORAGE, "chunks");
   try {
     return readdirSync(root, { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile())
@@ -324,13 +326,14 @@ describe("disks: upload, seal, download", () => {
       await t.compute.snapshots.beginDeleteAndWait(RG, "s1");
       const store = await openStore(`sqlite:${join(t.dataDir, "metadata.db")}`);
       try {
-        const service = new DiskService(store, new RegionCatalog([{ name: LOCATION }]), t.dataDir);
+        const regions = new RegionCatalog(t.server.config.regions);
+        const service = new DiskService(store, regions, t.dataDir);
         const before = chunkFiles(t.dataDir).length;
-        const report = await service.collectGarbage(LOCATION, 0);
+        const report = await service.collectGarbage(STORAGE, 0);
         assert.ok(report.deleted > 0, "orphaned chunks removed");
         assert.equal(chunkFiles(t.dataDir).length, before - report.deleted);
         assert.ok(report.referenced > 0, "chunks of the sealed bad-* disks kept");
-        assert.equal((await service.collectGarbage(LOCATION, 0)).deleted, 0);
+        assert.equal((await service.collectGarbage(STORAGE, 0)).deleted, 0);
       } finally {
         await store.close();
       }

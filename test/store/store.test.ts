@@ -118,6 +118,67 @@ for (const dialect of DIALECTS) {
       assert.equal((await store.resources.findByUniqueKey("k"))?.name, "u1");
     });
 
+    test("region access grants: idempotent grant, lookup in any casing, list, revoke", async () => {
+      const other = "00000000-0000-0000-0000-0000000000AB";
+      const at = "2026-02-01T00:00:00.000Z";
+      const first = await store.regionAccess.grant({
+        region: "australiacentral",
+        subscriptionId: SUB,
+        grantedAt: at,
+        grantedBy: "admin",
+      });
+      assert.equal(first.created, true);
+      assert.deepEqual(first.record, {
+        region: "australiacentral",
+        subscriptionId: SUB,
+        grantedAt: at,
+        grantedBy: "admin",
+      });
+      const again = await store.regionAccess.grant({
+        region: "australiacentral",
+        subscriptionId: SUB.toUpperCase(),
+        grantedAt: "2027-01-01T00:00:00.000Z",
+        grantedBy: "someone",
+      });
+      assert.equal(again.created, false);
+      assert.equal(again.record.grantedAt, at, "a second grant keeps the first");
+      await store.regionAccess.grant({
+        region: "australiacentral",
+        subscriptionId: other,
+        grantedAt: at,
+        grantedBy: "admin",
+      });
+      await store.regionAccess.grant({
+        region: "australiacentral2",
+        subscriptionId: SUB,
+        grantedAt: at,
+        grantedBy: "admin",
+      });
+      assert.equal(await store.regionAccess.has(SUB.toUpperCase(), "australiacentral"), true);
+      assert.equal(await store.regionAccess.has(SUB, "eastus"), false);
+      assert.deepEqual(
+        (await store.regionAccess.list()).map((g) => [g.region, g.subscriptionId]),
+        [
+          ["australiacentral", SUB],
+          ["australiacentral", other.toLowerCase()],
+          ["australiacentral2", SUB],
+        ],
+      );
+      assert.equal((await store.regionAccess.list({ region: "australiacentral" })).length, 2);
+      assert.equal((await store.regionAccess.list({ subscriptionId: other })).length, 1);
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.regionAccess.revoke(SUB, "australiacentral");
+          throw new Error("boom");
+        }),
+        /boom/,
+      );
+      assert.equal(await store.regionAccess.has(SUB, "australiacentral"), true, "rolled back");
+      assert.equal(await store.regionAccess.revoke(SUB, "australiacentral"), true);
+      assert.equal(await store.regionAccess.revoke(SUB, "australiacentral"), false);
+      assert.equal(await store.regionAccess.get(SUB, "australiacentral"), undefined);
+    });
+
     test("deleting a resource group removes all it holds and nothing else", async () => {
       const removed = await store.resources.deleteResourceGroup(SUB, "RG");
       assert.ok(removed >= 5);

@@ -6,7 +6,14 @@
 import { ArmError } from "./errors.js";
 
 export type ApiFamily =
-  "gallery" | "compute" | "disks" | "operations" | "resources" | "subscriptions" | "metadata";
+  | "gallery"
+  | "compute"
+  | "disks"
+  | "operations"
+  | "resources"
+  | "subscriptions"
+  | "metadata"
+  | "ocg";
 
 const VERSIONS: Record<Exclude<ApiFamily, "operations">, string[]> = {
   gallery: [
@@ -90,6 +97,8 @@ const VERSIONS: Record<Exclude<ApiFamily, "operations">, string[]> = {
     "2022-12-01",
   ],
   metadata: ["2015-01-01", "2018-01-01", "2019-05-01", "2020-06-01", "2022-09-01"],
+  // Microsoft.Ocg: this server's own operator API (region access).
+  ocg: ["2026-01-01"],
 };
 
 /** An operation is polled with the api-version of the call that started it. */

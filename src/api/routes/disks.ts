@@ -75,6 +75,7 @@ const PutBody = Type.Object(
     location: Location,
     tags: Type.Optional(Tags),
     sku: Type.Optional(Sku),
+    zones: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16 })),
     properties: Type.Optional(Properties),
   },
   { additionalProperties: false },
@@ -105,7 +106,7 @@ export function renderDisk(record: ResourceRecord) {
       apiVersion: "",
       provisioningState: "Succeeded",
       propertyOrder: ORDER,
-      envelope: { sku: record.properties._sku },
+      envelope: { sku: record.properties._sku, zones: record.properties._zones },
     },
   );
 }
@@ -133,6 +134,7 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
         location: string;
         tags?: Record<string, string>;
         sku?: { name?: string };
+        zones?: string[];
         properties?: Record<string, unknown>;
       };
       const { record, created } = await disks.put(
@@ -141,7 +143,12 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
         {
           location: body.location,
           tags: body.tags,
-          properties: { ...body.properties, ...(body.sku?.name ? { _sku: body.sku } : {}) },
+          properties: {
+            ...body.properties,
+            ...(body.sku?.name ? { _sku: body.sku } : {}),
+            // Snapshots have no zones in Azure's schema.
+            ...(kind === "disk" && body.zones ? { _zones: body.zones } : {}),
+          },
         },
         actorOf(request),
       );

@@ -110,6 +110,7 @@ export function subscriptionRoutes(
     { config: { arm: { family: "subscriptions", resourceType: "locations" } } },
     async (request) => {
       const { subscriptionId } = request.params as { subscriptionId: string };
+      // Every region, restricted ones included (Azure hides those a subscription may not use).
       return {
         value: deps.regions.regions.map((r) => ({
           id: `/subscriptions/${subscriptionId}/locations/${r.name}`,
@@ -118,6 +119,15 @@ export function subscriptionRoutes(
           displayName: r.displayName,
           regionalDisplayName: r.displayName,
           metadata: { regionType: "Physical", regionCategory: "Recommended" },
+          // From 2022-12-01 ARM maps each logical zone of the subscription to a physical one.
+          ...(request.armApiVersion >= "2022-12-01" && r.zones.length > 0
+            ? {
+                availabilityZoneMappings: r.zones.map((z) => ({
+                  logicalZone: z,
+                  physicalZone: `${r.name}-az${z}`,
+                })),
+              }
+            : {}),
         })),
       };
     },
