@@ -172,6 +172,31 @@ describe("image versions", () => {
     );
   });
 
+  it("keeps a zone-redundant replica in every zone of its region", async () => {
+    const v = await t.compute.galleryImageVersions.beginCreateOrUpdateAndWait(
+      RG,
+      GALLERY,
+      IMAGE,
+      "1.5.0",
+      {
+        location: HOME,
+        publishingProfile: {
+          targetRegions: [
+            { name: "westeurope", storageAccountType: "Standard_ZRS" },
+            { name: HOME },
+          ],
+        },
+        storageProfile: { osDiskImage: { source: { id: diskId } } },
+      },
+    );
+    assert.equal(v.provisioningState, "Succeeded");
+    assert.equal(v.publishingProfile?.targetRegions?.[0]?.storageAccountType, "Standard_ZRS");
+    for (const zone of ["westeurope-1", "westeurope-2", "westeurope-3"]) {
+      assert.ok(chunkCount(t.dataDir, zone) > 0, zone);
+    }
+    await t.compute.galleryImageVersions.beginDeleteAndWait(RG, GALLERY, IMAGE, "1.5.0");
+  });
+
   it("publishes a version from another version without copying a chunk", async () => {
     const before = chunkCount(t.dataDir, "eastus-1");
     const v = await t.compute.galleryImageVersions.beginCreateOrUpdateAndWait(
@@ -243,6 +268,29 @@ describe("image versions", () => {
         "properties.publishingProfile.replicaCount",
       ],
       ["3.0.0", { storageProfile: {} }, 400, "properties.storageProfile"],
+      [
+        "3.0.0",
+        {
+          storageProfile: source,
+          publishingProfile: {
+            targetRegions: [
+              { name: "eastus" },
+              { name: "westus", storageAccountType: "Standard_ZRS" },
+            ],
+          },
+        },
+        400,
+        "properties.publishingProfile.targetRegions[1].storageAccountType",
+      ],
+      [
+        "3.0.0",
+        {
+          storageProfile: source,
+          publishingProfile: { targetRegions: [{ name: "eastus" }, { name: "australiacentral" }] },
+        },
+        400,
+        "properties.publishingProfile.targetRegions[1].name",
+      ],
       [
         "3.0.0",
         { storageProfile: { osDiskImage: { source: { id: `${diskId}-missing` } } } },
