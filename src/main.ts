@@ -19,6 +19,7 @@ import { bootstrapIdentity } from "./identity/bootstrap.js";
 import { TokenService } from "./identity/tokens.js";
 import { ResourceGroupService } from "./resources/resource-groups.js";
 import { ReplicationWorker } from "./replication/worker.js";
+import { checkVhdUri, ingestVhdUri } from "./replication/uri-sources.js";
 import { openStore } from "./store/open-store.js";
 import { loadOrCreateTls } from "./tls/certificates.js";
 
@@ -65,6 +66,7 @@ export async function startServer(
     placement,
     config.limits.imageVersionsPerRegion,
     () => worker.wake(),
+    checkVhdUri,
   );
   const disks = new DiskService(store, regions, config.dataDir, versions);
   const worker: ReplicationWorker = new ReplicationWorker(
@@ -73,6 +75,7 @@ export async function startServer(
       versions,
       logger,
       chunkStore: (location) => disks.chunkStore(location),
+      ingestUri: ingestVhdUri,
       regionOf: placement.regionOf,
     },
     { concurrency: Math.max(1, config.replicationConcurrency) },

@@ -272,9 +272,8 @@ function storageProfileOf(input: Properties | undefined): StorageProfile {
         target,
       );
     }
-    // Azure answers uri before id (SHAPES.md §5).
     return given.uri !== undefined
-      ? { uri: given.uri, id: given.storageAccountId }
+      ? { uri: given.uri, storageAccountId: given.storageAccountId }
       : { id: given.id };
   };
   return dropUndefined({

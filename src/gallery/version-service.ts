@@ -33,6 +33,7 @@ import {
   plannedReplicas,
   versionContentsOf,
   versionStateOf,
+  type DiskImage,
   type PublishingProfile,
   type StorageProfile,
   type VersionContent,
@@ -45,6 +46,13 @@ export interface ReplicaPlacement {
   place(region: string, ordinal: number, storageAccountType: string, target: string): string[];
   regionOf(location: string): string;
 }
+
+/** Checks a VHD given by URI before a version takes it (exists, readable, a fixed VHD). */
+export type UriSourceCheck = (
+  uri: string,
+  storageAccountId: string,
+  target: string,
+) => Promise<void>;
 
 export type AggregatedState = "Unknown" | "InProgress" | "Completed" | "Failed";
 
@@ -97,6 +105,7 @@ export class ImageVersionService {
     limit: number,
     /** Called after a write that queued replication work commits. */
     private readonly onQueued: () => void = () => {},
+    private readonly checkUri?: UriSourceCheck,
   ) {
     this.rules = imageVersionRules(regions, limit);
   }
@@ -106,6 +115,10 @@ export class ImageVersionService {
   }
 
   async put(path: ResourcePath, input: WriteInput, ctx: WriteContext): Promise<VersionWrite> {
+    // A VHD source is checked before anything is written, so a bad one leaves no trace.
+    if (!(await this.store.resources.get(keyOf(idOf(TYPES.imageVersion, path))))) {
+      await this.checkUriSources(input.properties.storageProfile as StorageProfile | undefined);
+    }
     const result = await this.store.transaction(async (tx) => {
       const { record, created } = await this.service(tx).put(path, input, ctx);
       if (created) record.properties._contents = await this.takeSources(tx, record);
@@ -128,6 +141,28 @@ export class ImageVersionService {
 
   get(path: ResourcePath) {
     return this.service(this.store).get(path);
+  }
+
+  private async checkUriSources(sp: StorageProfile | undefined) {
+    const disks: [DiskImage | undefined, string][] = [
+      [sp?.osDiskImage, "properties.storageProfile.osDiskImage.source"],
+      ...(sp?.dataDiskImages ?? []).map(
+        (d, i) =>
+          [d, `properties.storageProfile.dataDiskImages[${i}].source`] as [DiskImage, string],
+      ),
+    ];
+    for (const [disk, target] of disks) {
+      const source = disk?.source;
+      if (source?.uri === undefined || source.storageAccountId === undefined) continue;
+      if (!this.checkUri) {
+        throw new ValidationError(
+          "InvalidParameter",
+          "VHD sources are not read by this server.",
+          `${target}.uri`,
+        );
+      }
+      await this.checkUri(source.uri, source.storageAccountId, `${target}.uri`);
+    }
   }
 
   list(parentPath: ResourcePath, page: { continuation?: string; limit: number }) {

@@ -20,6 +20,7 @@ import { openFixedVhd, VhdError, type VhdFooter } from "../formats/vhd.js";
 import {
   openBlobSource,
   type BlobProperties,
+  type BlobSource,
   type BlobSourceOptions,
   type BlobSourceStats,
 } from "./blob-source.js";
@@ -47,6 +48,55 @@ export interface UriIngest {
 }
 
 /**
+ * Opens the blob at `uri` and checks it is usable as `kind` (for "vhd": a page blob holding a
+ * fixed VHD in Azure's format) without reading its data. The caller closes the source.
+ */
+export async function openCheckedSource(
+  uri: string,
+  options: BlobSourceOptions & { kind: "vhd" | "file" },
+): Promise<{ source: BlobSource; footer?: VhdFooter }> {
+  const { kind, ...blobOptions } = options;
+  const source = await openBlobSource(uri, blobOptions);
+  try {
+    if (kind === "file") return { source };
+    const type = source.properties.blobType;
+    if (type !== "PageBlob") {
+      throw new BlobSourceError(
+        "not-page-blob",
+        `${source.uri} is ${type ? `a ${type}` : "not an Azure Storage blob"}; a VHD source must be a page blob`,
+        { uri: source.uri },
+      );
+    }
+    try {
+      return { source, footer: (await openFixedVhd(source, { signal: options.signal })).footer };
+    } catch (err) {
+      if (err instanceof VhdError || (err instanceof FormatError && err.format === "vhd")) {
+        throw new BlobSourceError(
+          "invalid-vhd",
+          `${source.uri}: ${err.message}`,
+          { uri: source.uri },
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  } catch (err) {
+    source.close();
+    throw err;
+  }
+}
+
+/** Checks a source before anything is recorded for it: it exists, is readable and is `kind`. */
+export async function checkSource(
+  uri: string,
+  options: BlobSourceOptions & { kind: "vhd" | "file" },
+): Promise<BlobProperties> {
+  const { source } = await openCheckedSource(uri, options);
+  source.close();
+  return source.properties;
+}
+
+/**
  * Reads the blob at `uri` into `store` and returns its manifest; nothing is recorded anywhere
  * else (committing the manifest is the caller's). Rejects with a `BlobSourceError` for a source
  * that cannot be used (see errors.ts), or the abort reason of `signal`.
@@ -56,35 +106,9 @@ export async function ingestFromUri(
   uri: string,
   options: IngestFromUriOptions,
 ): Promise<UriIngest> {
-  const { kind, onProgress, ...blobOptions } = options;
-  const source = await openBlobSource(uri, blobOptions);
+  const { onProgress, ...checkOptions } = options;
+  const { source, footer } = await openCheckedSource(uri, checkOptions);
   try {
-    let footer: VhdFooter | undefined;
-    if (kind === "vhd") {
-      const type = source.properties.blobType;
-      if (type !== "PageBlob") {
-        throw new BlobSourceError(
-          "not-page-blob",
-          `${source.uri} is ${type ? `a ${type}` : "not an Azure Storage blob"}; a VHD source must be a page blob`,
-          { uri: source.uri },
-        );
-      }
-      try {
-        footer = (await openFixedVhd(source, { signal: options.signal })).footer;
-      } catch (err) {
-        if (err instanceof VhdError || (err instanceof FormatError && err.format === "vhd")) {
-          throw new BlobSourceError(
-            "invalid-vhd",
-            `${source.uri}: ${err.message}`,
-            {
-              uri: source.uri,
-            },
-            { cause: err },
-          );
-        }
-        throw err;
-      }
-    }
     const manifest = await store.ingest(source, { signal: options.signal, onProgress });
     return {
       manifest,

@@ -6,7 +6,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ResourcePath } from "../../domain/ids.js";
 import type { OperationRecord, ResourceRecord, Store } from "../../domain/resource.js";
-import { versionStateOf } from "../../gallery/image-versions.js";
+import {
+  versionStateOf,
+  type DiskImage,
+  type StorageProfile,
+} from "../../gallery/image-versions.js";
 import type { ImageVersionService } from "../../gallery/version-service.js";
 import { ArmError } from "../arm/errors.js";
 import { baseUrlOf, finishedOperation, POLL_AFTER_SECONDS } from "../arm/lro.js";
@@ -19,6 +23,34 @@ import { actorOf } from "./tracked.js";
 const VERSIONS =
   "/subscriptions/:subscriptionId/resourceGroups/:resourceGroupName/providers/Microsoft.Compute/galleries/:galleryName/images/:galleryImageName/versions";
 const VERSION = `${VERSIONS}/:galleryImageVersionName`;
+
+/**
+ * Until 2023-07-03 a VHD source came back as `{uri, id}` with the storage account in `id`
+ * (az-recordings, api-version 2022-03-03); later versions answer `{storageAccountId, uri}`.
+ */
+const STORAGE_ACCOUNT_ID_FROM = "2023-07-03";
+
+function vhdSourceShape(properties: Record<string, unknown>, apiVersion: string) {
+  const sp = properties.storageProfile as StorageProfile | undefined;
+  if (!sp) return properties;
+  const shape = (d: DiskImage): DiskImage => {
+    const s = d.source;
+    if (s?.uri === undefined) return d;
+    const source =
+      apiVersion >= STORAGE_ACCOUNT_ID_FROM
+        ? { storageAccountId: s.storageAccountId, uri: s.uri }
+        : { uri: s.uri, id: s.storageAccountId };
+    return { ...d, source };
+  };
+  return {
+    ...properties,
+    storageProfile: {
+      ...sp,
+      ...(sp.osDiskImage ? { osDiskImage: shape(sp.osDiskImage) } : {}),
+      ...(sp.dataDiskImages ? { dataDiskImages: sp.dataDiskImages.map(shape) } : {}),
+    },
+  };
+}
 
 const VERSION_ORDER = [
   "publishingProfile",
@@ -71,10 +103,11 @@ export function imageVersionRoutes(
     state: string,
     expand: Expand = { replicationStatus: false, validationProfile: false },
   ) => {
-    const properties: Record<string, unknown> = {};
+    let properties: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(record.properties)) {
       if (!k.startsWith("_") && k !== "validationsProfile") properties[k] = v;
     }
+    properties = vhdSourceShape(properties, request.armApiVersion);
     if (expand.replicationStatus) {
       properties.replicationStatus = await deps.versions.replicationStatus(record);
     }
