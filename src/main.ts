@@ -19,7 +19,8 @@ import { bootstrapIdentity } from "./identity/bootstrap.js";
 import { TokenService } from "./identity/tokens.js";
 import { ResourceGroupService } from "./resources/resource-groups.js";
 import { ReplicationWorker } from "./replication/worker.js";
-import { checkVhdUri, ingestVhdUri } from "./replication/uri-sources.js";
+import { checkVhdUri, ingestUriSource } from "./replication/uri-sources.js";
+import { validateVersion } from "./replication/validate.js";
 import { openStore } from "./store/open-store.js";
 import { loadOrCreateTls } from "./tls/certificates.js";
 
@@ -69,13 +70,20 @@ export async function startServer(
     checkVhdUri,
   );
   const disks = new DiskService(store, regions, config.dataDir, versions);
+  const chunkStore = (location: string) => disks.chunkStore(location);
   const worker: ReplicationWorker = new ReplicationWorker(
     {
       store,
-      versions,
+      versions: [versions],
+      validate: (version, signal) =>
+        validateVersion(
+          { store, versions, chunkStore, regionOf: placement.regionOf },
+          version,
+          signal,
+        ),
       logger,
-      chunkStore: (location) => disks.chunkStore(location),
-      ingestUri: ingestVhdUri,
+      chunkStore,
+      ingestUri: ingestUriSource,
       regionOf: placement.regionOf,
     },
     { concurrency: Math.max(1, config.replicationConcurrency) },

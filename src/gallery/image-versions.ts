@@ -1,42 +1,51 @@
 /**
  * Image versions: names, the publishing profile with Azure's defaults and echo rules (recorded in
  * az-recordings/SHAPES.md §5), the storage profile's sources, the safety profile, and what a
- * replace may change. Replicas and their jobs are planned here and run by `replication/`.
+ * replace may change. Replicas and their jobs are planned here and run by `replication/`; what
+ * image and application versions share is in `versions.ts`.
  */
 import { ConflictError, ValidationError } from "../domain/errors.js";
 import { TYPES } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
 import type { ResourceRecord } from "../domain/resource.js";
 import type { KindRules, Properties, WriteContext } from "../domain/resource-service.js";
-import { checkEndOfLife, dropUndefined, refuseChange } from "./rules.js";
+import { dropUndefined, refuseChange } from "./rules.js";
+import {
+  checkVersionName,
+  publishingProfileOf,
+  refusePublishingChanges,
+  refuseRegionRemoval,
+  replacedPublishingProfile,
+  type PublishingProfile,
+  type VersionNoun,
+} from "./versions.js";
 
-const INT32_MAX = 2 ** 31 - 1;
-export const MAX_REPLICAS_PER_VERSION = 100;
-export const MAX_REPLICAS_PER_REGION = 50;
+export {
+  compareVersionNames,
+  contentKeyOf,
+  MAX_REPLICAS_PER_REGION,
+  MAX_REPLICAS_PER_VERSION,
+  parseVersionName,
+  plannedReplicas,
+  versionContentsOf,
+  versionStateOf,
+  type ContentSource,
+  type PublishingProfile,
+  type TargetRegion,
+  type VersionContent,
+  type VersionInternals,
+  type VersionState,
+} from "./versions.js";
+
 const GiB = 1024 ** 3;
 /** Largest source per replication mode (Azure: Full up to 2 TB, Shallow up to 32 TB). */
 export const MAX_SOURCE_BYTES = { Full: 2 * 1024 * GiB, Shallow: 32 * 1024 * GiB } as const;
 
-export type VersionState = "Creating" | "Updating" | "Succeeded" | "Failed";
-
-export interface TargetRegion {
-  name: string;
-  regionalReplicaCount: number;
-  storageAccountType: string;
-  excludeFromLatest?: boolean;
-  encryption?: unknown;
-}
-
-export interface PublishingProfile {
-  targetRegions: TargetRegion[];
-  targetExtendedLocations?: unknown[];
-  replicaCount: number;
-  excludeFromLatest: boolean;
-  publishedDate: string;
-  endOfLifeDate?: string;
-  storageAccountType: string;
-  replicationMode?: string;
-}
+export const IMAGE_VERSION: VersionNoun = {
+  type: TYPES.imageVersion,
+  noun: "image version",
+  wireName: "galleryImageVersion",
+};
 
 export interface DiskImageSource {
   id?: string;
@@ -56,161 +65,6 @@ export interface StorageProfile {
   source?: { id?: string };
   osDiskImage?: DiskImage;
   dataDiskImages?: DiskImage[];
-}
-
-/** Where one disk of a version comes from: a stored content (disk, snapshot, version) or a URI. */
-export type ContentSource =
-  { kind: "content"; key: string; target: string } | { kind: "uri"; uri: string; target: string };
-
-/** One disk of a version: `os` or `lun:N`, with what the worker needs to place its replicas. */
-export interface VersionContent {
-  disk: string;
-  source: ContentSource;
-  /** Known once the content is stored (at once for a stored source, after ingest for a URI). */
-  size?: number;
-  sha256?: string;
-}
-
-/** Keys the store keeps on a version that are never shown to clients. */
-export interface VersionInternals {
-  _state: VersionState;
-  _operation?: string;
-  _contents: VersionContent[];
-  _validated?: boolean;
-}
-
-export const versionStateOf = (p: Properties) =>
-  (p._state as VersionState | undefined) ?? "Succeeded";
-export const versionContentsOf = (p: Properties) =>
-  (p._contents as VersionContent[] | undefined) ?? [];
-export const contentKeyOf = (versionKey: string, disk: string) => `${versionKey}|${disk}`;
-
-/** `1.0.0`, `2018.12.1`: three non-negative 32-bit integers. */
-export function parseVersionName(name: string): [number, number, number] | undefined {
-  const m = /^(\d{1,10})\.(\d{1,10})\.(\d{1,10})$/.exec(name);
-  if (!m) return undefined;
-  const parts = [Number(m[1]), Number(m[2]), Number(m[3])] as [number, number, number];
-  return parts.every((n) => n <= INT32_MAX) ? parts : undefined;
-}
-
-export function compareVersionNames(a: string, b: string): number {
-  const x = parseVersionName(a) ?? [0, 0, 0];
-  const y = parseVersionName(b) ?? [0, 0, 0];
-  return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
-}
-
-function checkVersionName(name: string) {
-  if (!parseVersionName(name)) {
-    throw new ValidationError(
-      "InvalidParameter",
-      "The image version name is invalid. The image version name should follow Major(int).Minor(int).Patch(int) format, for e.g: 1.0.0, 2018.12.1 etc.",
-      "galleryImageVersionName",
-    );
-  }
-}
-
-function checkCount(value: unknown, max: number, target: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = value as number;
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new ValidationError(
-      "InvalidParameter",
-      `The value ${String(value)} of '${target}' is out of range: a replica count is between 1 and ${max}.`,
-      target,
-    );
-  }
-  return n;
-}
-
-type TargetRegionInput = {
-  name: string;
-  regionalReplicaCount?: number;
-  storageAccountType?: string;
-  excludeFromLatest?: boolean;
-  encryption?: unknown;
-};
-
-/** The publishing profile as Azure answers it: display names, inherited counts, defaults. */
-function publishingProfileOf(
-  input: Properties | undefined,
-  home: string,
-  regions: RegionCatalog,
-  ctx: WriteContext,
-  previous?: PublishingProfile,
-): PublishingProfile {
-  const p = (input ?? {}) as Record<string, unknown>;
-  const replicaCount =
-    checkCount(
-      p.replicaCount,
-      MAX_REPLICAS_PER_REGION,
-      "properties.publishingProfile.replicaCount",
-    ) ??
-    previous?.replicaCount ??
-    1;
-  const storageAccountType =
-    (p.storageAccountType as string | undefined) ?? previous?.storageAccountType ?? "Standard_LRS";
-  const requested = (p.targetRegions as TargetRegionInput[] | undefined) ??
-    previous?.targetRegions ?? [{ name: home }];
-  const seen = new Set<string>();
-  let total = 0;
-  const targetRegions = requested.map((t, i) => {
-    const target = `properties.publishingProfile.targetRegions[${i}]`;
-    const region = regions.require(t.name, TYPES.imageVersion, `${target}.name`);
-    if (seen.has(region.name)) {
-      throw new ValidationError(
-        "InvalidParameter",
-        "Duplicate regions are not allowed in target publishing regions.",
-        `${target}.name`,
-      );
-    }
-    seen.add(region.name);
-    const count =
-      checkCount(
-        t.regionalReplicaCount,
-        MAX_REPLICAS_PER_REGION,
-        `${target}.regionalReplicaCount`,
-      ) ?? replicaCount;
-    total += count;
-    return dropUndefined({
-      name: region.displayName,
-      regionalReplicaCount: count,
-      storageAccountType: t.storageAccountType ?? storageAccountType,
-      excludeFromLatest: t.excludeFromLatest === true ? true : undefined,
-      encryption: t.encryption,
-    }) as TargetRegion;
-  });
-  if (!seen.has(home)) {
-    const names = targetRegions.map((t) => t.name).join(", ");
-    throw new ValidationError(
-      "InvalidParameter",
-      `Gallery image version publishing profile regions '${names}' must contain the location of image version '${home}'.`,
-      "properties.publishingProfile.targetRegions",
-    );
-  }
-  if (total > MAX_REPLICAS_PER_VERSION) {
-    throw new ValidationError(
-      "InvalidParameter",
-      `The image version asks for ${total} replicas in all; at most ${MAX_REPLICAS_PER_VERSION} are allowed per image version.`,
-      "properties.publishingProfile.targetRegions",
-    );
-  }
-  checkEndOfLife(
-    p.endOfLifeDate,
-    "properties.publishingProfile.endOfLifeDate",
-    ctx.now,
-    previous?.endOfLifeDate,
-  );
-  return dropUndefined({
-    targetRegions,
-    targetExtendedLocations: p.targetExtendedLocations as unknown[] | undefined,
-    replicaCount,
-    excludeFromLatest:
-      (p.excludeFromLatest as boolean | undefined) ?? previous?.excludeFromLatest ?? false,
-    publishedDate: previous?.publishedDate ?? ctx.now.toISOString(),
-    endOfLifeDate: (p.endOfLifeDate as string | undefined) ?? previous?.endOfLifeDate,
-    storageAccountType,
-    replicationMode: (p.replicationMode as string | undefined) ?? previous?.replicationMode,
-  }) as PublishingProfile;
 }
 
 const sourceOf = (s: DiskImageSource | undefined) =>
@@ -345,7 +199,7 @@ export function imageVersionRules(regions: RegionCatalog, limit: number): KindRu
     type: TYPES.imageVersion,
     nameParameter: "galleryImageVersionName",
     parentParameter: "galleryImageName",
-    checkName: checkVersionName,
+    checkName: (name) => checkVersionName(name, IMAGE_VERSION, "galleryImageVersionName"),
     create: (input, ctx) => {
       const home = ctx.location;
       const publishingProfile = publishingProfileOf(
@@ -353,6 +207,7 @@ export function imageVersionRules(regions: RegionCatalog, limit: number): KindRu
         home,
         regions,
         ctx,
+        IMAGE_VERSION,
       );
       return dropUndefined({
         publishingProfile,
@@ -375,68 +230,29 @@ function replaceVersion(
   const before = existing.properties;
   const prevPublishing = before.publishingProfile as PublishingProfile;
   const p = (input.publishingProfile ?? {}) as Record<string, unknown>;
-  refuseChange(
-    "galleryImageVersion.properties.publishingProfile.storageAccountType",
-    prevPublishing.storageAccountType,
-    p.storageAccountType,
-  );
-  refuseChange(
-    "galleryImageVersion.properties.publishingProfile.replicationMode",
-    prevPublishing.replicationMode ?? "Full",
-    p.replicationMode,
-  );
+  refusePublishingChanges(prevPublishing, p, IMAGE_VERSION);
   refuseSourceChanges(
     before.storageProfile as StorageProfile,
     input.storageProfile as StorageProfile,
   );
-  const publishingProfile = publishingProfileOf(p, existing.location, regions, ctx, {
-    ...prevPublishing,
-    // Arrays are replaced, not merged, and a PUT that omits one drops it (SHAPES.md §5)...
-    targetExtendedLocations: undefined,
-    // ...but target regions omitted from a PUT stay as they were: a region is only ever removed
-    // by naming the regions that remain.
-  });
-  const previousByRegion = new Map(
-    prevPublishing.targetRegions.map((t) => [regions.find(t.name)!.name, t]),
-  );
-  for (const [i, t] of publishingProfile.targetRegions.entries()) {
-    const was = previousByRegion.get(regions.find(t.name)!.name);
-    if (was && was.storageAccountType !== t.storageAccountType) {
-      throw new ConflictError(
-        "PropertyChangeNotAllowed",
-        `Changing property 'galleryImageVersion.properties.publishingProfile.targetRegions[${i}].storageAccountType' is not allowed.`,
-        `properties.publishingProfile.targetRegions[${i}].storageAccountType`,
-      );
-    }
-  }
+  const publishingProfile = replacedPublishingProfile(existing, p, ctx, regions, IMAGE_VERSION);
   const safetyProfile = safetyProfileOf(
     input.safetyProfile as Properties,
     before.safetyProfile as Properties,
   );
-  const remaining = new Set(publishingProfile.targetRegions.map((t) => regions.find(t.name)!.name));
-  const removed = [...previousByRegion.keys()].filter((r) => !remaining.has(r));
-  if (removed.length > 0 && !safetyProfile.allowDeletionOfReplicatedLocations) {
-    throw new ValidationError(
-      "OperationNotAllowed",
-      `Removing replicated regions (${removed.join(", ")}) from an image version is not allowed while safetyProfile.allowDeletionOfReplicatedLocations is false. Set it to true in the same request to remove them.`,
-      "properties.safetyProfile.allowDeletionOfReplicatedLocations",
-    );
-  }
+  refuseRegionRemoval(
+    prevPublishing,
+    publishingProfile,
+    safetyProfile.allowDeletionOfReplicatedLocations,
+    regions,
+    IMAGE_VERSION,
+  );
   return dropUndefined({
     ...before,
     publishingProfile,
     safetyProfile,
     securityProfile: input.securityProfile ?? before.securityProfile,
   });
-}
-
-/** The replicas a publishing profile asks for, region by region. */
-export function plannedReplicas(profile: PublishingProfile, regions: RegionCatalog) {
-  return profile.targetRegions.map((t) => ({
-    region: regions.find(t.name)!.name,
-    count: t.regionalReplicaCount,
-    storageAccountType: t.storageAccountType,
-  }));
 }
 
 /** Whether `latest` may pick this version in `region` (regional flag overrides the version's). */

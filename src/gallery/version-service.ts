@@ -1,51 +1,36 @@
 /**
- * The life cycle of image versions around their replicas. One transaction writes the version, the
- * copy-on-write content it takes from its source (manifest rows, no bytes), one replica row per
- * target region × replica — each a durable job that `replication/` claims — and the operation the
- * client polls. The version is `Succeeded` when every replica is `Completed`; a region is usable
- * (for `latest` and deployments) as soon as its own replicas are.
+ * Image versions on the life cycle all gallery versions share (`version-lifecycle.ts`): their
+ * sources (disks, snapshots, versions, VHDs by URI), what a stored disk says about itself
+ * (`sizeInGB`, `contentSha256`), and what deployments need — `latest` per region and the content a
+ * new disk reads. A region is usable (for `latest` and deployments) as soon as its own replicas
+ * are complete.
  */
-import { randomUUID } from "node:crypto";
 import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
-import { idOf, keyOf, parentIdOf, TYPES, type ResourcePath } from "../domain/ids.js";
+import { keyOf, parentIdOf, TYPES, type ResourcePath } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
-import type {
-  ManifestRecord,
-  OperationRecord,
-  ReplicaRecord,
-  ResourceRecord,
-  Store,
-} from "../domain/resource.js";
-import {
-  ResourceService,
-  type KindRules,
-  type PatchInput,
-  type Properties,
-  type WriteContext,
-  type WriteInput,
-} from "../domain/resource-service.js";
+import type { ManifestRecord, ReplicaRecord, ResourceRecord, Store } from "../domain/resource.js";
+import type { Properties } from "../domain/resource-service.js";
 import {
   compareVersionNames,
   contentKeyOf,
   excludedFromLatest,
   imageVersionRules,
   MAX_SOURCE_BYTES,
-  plannedReplicas,
   versionContentsOf,
   versionStateOf,
   type DiskImage,
   type PublishingProfile,
   type StorageProfile,
   type VersionContent,
-  type VersionState,
 } from "./image-versions.js";
+import { VersionService, type ReplicaPlacement } from "./version-lifecycle.js";
 
-/** Where replicas live: the storage locations of a replica, and the region of a location. */
-export interface ReplicaPlacement {
-  /** Storage location ids of replica `ordinal`; throws a ValidationError naming `target`. */
-  place(region: string, ordinal: number, storageAccountType: string, target: string): string[];
-  regionOf(location: string): string;
-}
+export type {
+  AggregatedState,
+  ReplicaPlacement,
+  ReplicationStatus,
+  VersionWrite,
+} from "./version-lifecycle.js";
 
 /** Checks a VHD given by URI before a version takes it (exists, readable, a fixed VHD). */
 export type UriSourceCheck = (
@@ -53,13 +38,6 @@ export type UriSourceCheck = (
   storageAccountId: string,
   target: string,
 ) => Promise<void>;
-
-export type AggregatedState = "Unknown" | "InProgress" | "Completed" | "Failed";
-
-export interface ReplicationStatus {
-  aggregatedState: AggregatedState;
-  summary: { region: string; state: string; details: string; progress: number }[];
-}
 
 /** A version that can be deployed in a region, and where its disk's content is stored there. */
 export interface DeployableImage {
@@ -69,13 +47,6 @@ export interface DeployableImage {
   contentKey: string;
   /** The content's manifest row at a location of a complete replica in the region. */
   manifest: ManifestRecord;
-}
-
-/** What the wire needs to answer a write: the record, 201 or 200, and the operation to poll. */
-export interface VersionWrite {
-  record: ResourceRecord;
-  created: boolean;
-  operation: OperationRecord;
 }
 
 const MAX_LIST = 1000;
@@ -95,52 +66,21 @@ export interface TrustedLaunchOutcome {
 const sizeInGbOf = (contentBytes: number) =>
   Math.ceil((Math.floor(contentBytes / MiB) * MiB) / GiB);
 
-export class ImageVersionService {
-  readonly rules: KindRules;
-
+export class ImageVersionService extends VersionService {
   constructor(
-    private readonly store: Store,
-    private readonly regions: RegionCatalog,
-    private readonly placement: ReplicaPlacement,
+    store: Store,
+    regions: RegionCatalog,
+    placement: ReplicaPlacement,
     limit: number,
     /** Called after a write that queued replication work commits. */
-    private readonly onQueued: () => void = () => {},
+    onQueued: () => void = () => {},
     private readonly checkUri?: UriSourceCheck,
   ) {
-    this.rules = imageVersionRules(regions, limit);
+    super(store, regions, placement, imageVersionRules(regions, limit), onQueued);
   }
 
-  private service(store: Store) {
-    return new ResourceService(store, this.rules, this.regions);
-  }
-
-  async put(path: ResourcePath, input: WriteInput, ctx: WriteContext): Promise<VersionWrite> {
-    // A VHD source is checked before anything is written, so a bad one leaves no trace.
-    if (!(await this.store.resources.get(keyOf(idOf(TYPES.imageVersion, path))))) {
-      await this.checkUriSources(input.properties.storageProfile as StorageProfile | undefined);
-    }
-    const result = await this.store.transaction(async (tx) => {
-      const { record, created } = await this.service(tx).put(path, input, ctx);
-      if (created) record.properties._contents = await this.takeSources(tx, record);
-      const operation = await this.plan(tx, record, created, ctx);
-      return { record, created, operation };
-    });
-    this.onQueued();
-    return result;
-  }
-
-  async patch(path: ResourcePath, input: PatchInput, ctx: WriteContext): Promise<VersionWrite> {
-    const result = await this.store.transaction(async (tx) => {
-      const record = await this.service(tx).patch(path, input, ctx);
-      const operation = await this.plan(tx, record, false, ctx);
-      return { record, created: false, operation };
-    });
-    this.onQueued();
-    return result;
-  }
-
-  get(path: ResourcePath) {
-    return this.service(this.store).get(path);
+  protected override checkSources(properties: Properties) {
+    return this.checkUriSources(properties.storageProfile as StorageProfile | undefined);
   }
 
   private async checkUriSources(sp: StorageProfile | undefined) {
@@ -165,67 +105,21 @@ export class ImageVersionService {
     }
   }
 
-  list(parentPath: ResourcePath, page: { continuation?: string; limit: number }) {
-    return this.service(this.store).list(parentPath, page);
-  }
-
-  notFound(path: ResourcePath) {
-    return this.service(this.store).notFound(path);
-  }
-
-  /** DELETE: the version, its replicas (their jobs stop) and its content rows; GC reclaims chunks. */
-  async delete(path: ResourcePath, now: Date) {
-    return this.store.transaction(async (tx) => {
-      const existing = await tx.resources.get(keyOf(idOf(TYPES.imageVersion, path)));
-      if (existing) {
-        const profile = existing.properties.publishingProfile as PublishingProfile;
-        const safety = existing.properties.safetyProfile as Properties;
-        if (
-          safety?.blockDeletionBeforeEndOfLife === true &&
-          profile.endOfLifeDate &&
-          Date.parse(profile.endOfLifeDate) > now.getTime()
-        ) {
-          throw new ConflictError(
-            "OperationNotAllowed",
-            `The image version '${existing.name}' cannot be deleted before its end of life date '${profile.endOfLifeDate}' because safetyProfile.blockDeletionBeforeEndOfLife is true. Set it to false to delete the version now.`,
-            "properties.safetyProfile.blockDeletionBeforeEndOfLife",
-          );
-        }
-        for (const c of versionContentsOf(existing.properties)) {
-          await tx.manifests.deleteAll(contentKeyOf(existing.key, c.disk));
-        }
-        await tx.replicas.delete(existing.key);
-        await this.finishOperations(tx, existing, "Canceled");
-      }
-      return this.service(tx).delete(path);
-    });
-  }
-
-  /** Per-region state for `$expand=ReplicationStatus`. */
-  async replicationStatus(record: ResourceRecord): Promise<ReplicationStatus> {
-    const replicas = await this.store.replicas.listByResource(record.key);
-    const profile = record.properties.publishingProfile as PublishingProfile;
-    const summary = profile.targetRegions.map((t) => {
-      const region = this.regions.find(t.name)!.name;
-      const mine = replicas.filter((r) => r.region === region);
-      const failed = mine.find((r) => r.state === "Failed");
-      const done = mine.length > 0 && mine.every((r) => r.state === "Completed");
-      const progress = mine.length
-        ? Math.floor(mine.reduce((sum, r) => sum + r.progress, 0) / mine.length)
-        : 0;
-      return {
-        region: t.name,
-        state: failed ? "Failed" : done ? "Completed" : "Replicating",
-        details: failed?.details ?? "",
-        progress: done ? 100 : progress,
-      };
-    });
-    const aggregatedState: AggregatedState = summary.some((s) => s.state === "Failed")
-      ? "Failed"
-      : summary.every((s) => s.state === "Completed")
-        ? "Completed"
-        : "InProgress";
-    return { aggregatedState, summary };
+  /** A version whose safety profile blocks deletion before its end of life. */
+  protected override checkDelete(existing: ResourceRecord, now: Date) {
+    const profile = existing.properties.publishingProfile as PublishingProfile;
+    const safety = existing.properties.safetyProfile as Properties;
+    if (
+      safety?.blockDeletionBeforeEndOfLife === true &&
+      profile.endOfLifeDate &&
+      Date.parse(profile.endOfLifeDate) > now.getTime()
+    ) {
+      throw new ConflictError(
+        "OperationNotAllowed",
+        `The image version '${existing.name}' cannot be deleted before its end of life date '${profile.endOfLifeDate}' because safetyProfile.blockDeletionBeforeEndOfLife is true. Set it to false to delete the version now.`,
+        "properties.safetyProfile.blockDeletionBeforeEndOfLife",
+      );
+    }
   }
 
   /**
@@ -335,7 +229,10 @@ export class ImageVersionService {
    * Takes each disk's content from its source as copy-on-write manifest rows at the locations
    * where the source's content is stored: no bytes move until a replica elsewhere needs them.
    */
-  private async takeSources(tx: Store, record: ResourceRecord): Promise<VersionContent[]> {
+  protected override async takeSources(
+    tx: Store,
+    record: ResourceRecord,
+  ): Promise<VersionContent[]> {
     const sp = record.properties.storageProfile as StorageProfile;
     const mode = ((record.properties.publishingProfile as PublishingProfile).replicationMode ??
       "Full") as "Full" | "Shallow";
@@ -445,172 +342,6 @@ export class ImageVersionService {
     };
   }
 
-  /**
-   * Brings the replica rows in line with the publishing profile (new regions and replicas queued,
-   * removed ones dropped) and starts the operation the client polls.
-   */
-  private async plan(
-    tx: Store,
-    record: ResourceRecord,
-    created: boolean,
-    ctx: WriteContext,
-  ): Promise<OperationRecord> {
-    const profile = record.properties.publishingProfile as PublishingProfile;
-    const planned = plannedReplicas(profile, this.regions);
-    const shallow = profile.replicationMode === "Shallow";
-    if (shallow && (planned.length !== 1 || planned[0]!.count !== 1)) {
-      throw new ValidationError(
-        "InvalidParameter",
-        "replicationMode Shallow keeps one reference to the source in the image version's own region: give exactly that one target region with one replica.",
-        "properties.publishingProfile.replicationMode",
-      );
-    }
-    const existing = await tx.replicas.listByResource(record.key);
-    const now = ctx.now.toISOString();
-    const fresh: ReplicaRecord[] = [];
-    for (const [i, want] of planned.entries()) {
-      const have = existing.filter((r) => r.region === want.region);
-      if (have.length === 0) {
-        // A restricted region takes a version only once an operator allowed the subscription.
-        await this.regions.requireAccess(tx.regionAccess, record.subscriptionId, want.region, {
-          target: `properties.publishingProfile.targetRegions[${i}].name`,
-          resourceType: TYPES.imageVersion,
-        });
-      }
-      if (have.length > want.count) await tx.replicas.delete(record.key, want.region, want.count);
-      for (let ordinal = have.length; ordinal < want.count; ordinal++) {
-        const target = `properties.publishingProfile.targetRegions[${i}].storageAccountType`;
-        fresh.push({
-          resourceKey: record.key,
-          region: want.region,
-          ordinal,
-          storageAccountType: want.storageAccountType,
-          locations: shallow
-            ? await this.sourceLocations(
-                tx,
-                record,
-                want.region,
-                ordinal,
-                want.storageAccountType,
-                target,
-              )
-            : this.placement.place(want.region, ordinal, want.storageAccountType, target),
-          state: "Pending",
-          progress: 0,
-          details: null,
-          attempts: 0,
-          leaseOwner: null,
-          leaseExpiresAt: null,
-          updatedAt: now,
-        });
-      }
-    }
-    const regions = new Set(planned.map((p) => p.region));
-    for (const gone of new Set(existing.map((r) => r.region))) {
-      if (!regions.has(gone)) await tx.replicas.delete(record.key, gone);
-    }
-    await tx.replicas.insert(fresh);
-    const all = await tx.replicas.listByResource(record.key);
-    const pending = all.some((r) => r.state !== "Completed");
-    const operation: OperationRecord = {
-      id: randomUUID(),
-      subscriptionId: record.subscriptionId,
-      location: record.location,
-      status: pending ? "InProgress" : "Succeeded",
-      startTime: now,
-      endTime: pending ? null : now,
-      error: null,
-    };
-    await tx.operations.insert(operation);
-    const state: VersionState = pending ? (created ? "Creating" : "Updating") : "Succeeded";
-    record.properties._state = state;
-    record.properties._operations = pending
-      ? [...((record.properties._operations as string[] | undefined) ?? []), operation.id]
-      : [];
-    if (!pending) await this.pruneContent(tx, record, all);
-    await tx.resources.update(record);
-    return operation;
-  }
-
-  /** Shallow replication references the source where it is: its locations in the home region. */
-  private async sourceLocations(
-    tx: Store,
-    record: ResourceRecord,
-    region: string,
-    ordinal: number,
-    storageAccountType: string,
-    target: string,
-  ) {
-    const here = new Set<string>();
-    for (const c of versionContentsOf(record.properties)) {
-      for (const row of await tx.manifests.listByResource(contentKeyOf(record.key, c.disk))) {
-        if (this.placement.regionOf(row.location) === region) here.add(row.location);
-      }
-    }
-    const [first] = here;
-    return first ? [first] : this.placement.place(region, ordinal, storageAccountType, target);
-  }
-
-  /**
-   * Once every replica is complete, the content rows a version took from its source where it has
-   * no replica are dropped: the version no longer pins its source's chunks there.
-   */
-  async pruneContent(tx: Store, record: ResourceRecord, replicas: readonly ReplicaRecord[]) {
-    const used = new Set(replicas.flatMap((r) => r.locations));
-    for (const c of versionContentsOf(record.properties)) {
-      const key = contentKeyOf(record.key, c.disk);
-      const rows = await tx.manifests.listByResource(key);
-      // Never drop the last copy, whatever the replicas say.
-      const keep = rows.filter((r) => used.has(r.location));
-      if (keep.length === 0) continue;
-      for (const row of rows) {
-        if (!used.has(row.location)) await tx.manifests.deleteOne(key, row.location);
-      }
-    }
-  }
-
-  /**
-   * Records that a replica is complete (if `owner` still holds its job). When it was the last,
-   * the version succeeds: sizes and digests are filled in, content rows outside its replicas are
-   * dropped and every operation a client polls ends.
-   */
-  async replicaCompleted(job: ReplicaRecord, owner: string): Promise<boolean> {
-    return this.store.transaction(async (tx) => {
-      const now = new Date().toISOString();
-      const done: ReplicaRecord = {
-        ...job,
-        state: "Completed",
-        progress: 100,
-        details: null,
-        leaseOwner: null,
-        leaseExpiresAt: null,
-        updatedAt: now,
-      };
-      if (!(await tx.replicas.update(done, owner))) return false;
-      const version = await tx.resources.get(job.resourceKey);
-      if (!version) return false;
-      const all = await tx.replicas.listByResource(version.key);
-      if (all.some((r) => r.state !== "Completed")) return true;
-      await this.describeContent(tx, version);
-      version.properties._state = "Succeeded";
-      await this.pruneContent(tx, version, all);
-      await this.finishOperations(tx, version, "Succeeded");
-      await tx.resources.update(version);
-      return true;
-    });
-  }
-
-  /** A replica failed for good: the version fails and its operations end with the error. */
-  async replicaFailed(job: ReplicaRecord, error: { code: string; message: string }) {
-    await this.store.transaction(async (tx) => {
-      const version = await tx.resources.get(job.resourceKey);
-      if (!version) return;
-      version.properties._state = "Failed";
-      await this.finishOperations(tx, version, "Failed", error);
-      await tx.resources.update(version);
-    });
-  }
-
   async recordValidation(versionKey: string, outcome: TrustedLaunchOutcome) {
     await this.store.transaction(async (tx) => {
       const version = await tx.resources.get(versionKey);
@@ -633,7 +364,7 @@ export class ImageVersionService {
   }
 
   /** Sizes and digests of each disk, known once the content is stored. */
-  private async describeContent(tx: Store, version: ResourceRecord) {
+  protected override async describeContent(tx: Store, version: ResourceRecord) {
     const contents = versionContentsOf(version.properties);
     const sp = { ...(version.properties.storageProfile as StorageProfile) };
     for (const c of contents) {
@@ -661,23 +392,6 @@ export class ImageVersionService {
     }
     version.properties.storageProfile = sp;
     version.properties._contents = contents;
-  }
-
-  /** Ends every operation a client may be polling on this version. */
-  async finishOperations(
-    tx: Store,
-    record: ResourceRecord,
-    status: OperationRecord["status"],
-    error: OperationRecord["error"] = null,
-  ) {
-    const now = new Date().toISOString();
-    for (const id of (record.properties._operations as string[] | undefined) ?? []) {
-      const op = await tx.operations.get(id);
-      if (op && op.status === "InProgress") {
-        await tx.operations.update({ ...op, status, endTime: now, error });
-      }
-    }
-    record.properties._operations = [];
   }
 
   /** The key of the definition a version belongs to. */

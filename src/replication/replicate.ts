@@ -1,5 +1,6 @@
 /**
- * One replica's job: make each of the version's disks present in every storage location of the
+ * One replica's job: make each of the version's contents (an image version's disks, an
+ * application version's package and configuration) present in every storage location of the
  * replica, copying only the chunks a location lacks from the nearest location that holds the
  * content (same region first), each chunk verified as it is read; then record the location's
  * manifest. A location whose manifest row exists is complete, so a job that was interrupted
@@ -9,14 +10,23 @@ import type { ChunkStore } from "../blobs/chunk-store.js";
 import { ChunkNotFoundError, CorruptChunkError } from "../blobs/driver.js";
 import { parseManifest, type Manifest } from "../blobs/manifest.js";
 import type { ManifestRecord, ReplicaRecord, ResourceRecord, Store } from "../domain/resource.js";
-import { contentKeyOf, versionContentsOf, type VersionContent } from "../gallery/image-versions.js";
+import { contentKeyOf, versionContentsOf, type VersionContent } from "../gallery/versions.js";
 
 export interface ReplicateDeps {
   store: Store;
   chunkStore(location: string): ChunkStore;
   regionOf(location: string): string;
-  /** Reads a VHD given by URI into a location; resolves to its manifest. */
-  ingestUri?(uri: string, into: ChunkStore, signal: AbortSignal): Promise<Manifest>;
+  /**
+   * Reads a source given by URI into a location — a fixed VHD in a page blob ("vhd", an image
+   * version's disk) or any blob as it is ("file", an application's package) — and resolves to its
+   * manifest.
+   */
+  ingestUri?(
+    uri: string,
+    into: ChunkStore,
+    signal: AbortSignal,
+    format: "vhd" | "file",
+  ): Promise<Manifest>;
 }
 
 /** The content is not stored anywhere yet (a URI source another replica ingests): try later. */
@@ -45,7 +55,7 @@ export interface ReplicaTally {
 }
 
 /**
- * Runs replica `job` of `version` to the point where every location holds every disk. The caller
+ * Runs replica `job` of `version` to the point where every location holds every content. The caller
  * records completion (it owns the lease).
  */
 export async function replicate(
@@ -157,18 +167,23 @@ async function ingestFirst(
 ): Promise<ManifestRecord> {
   if (content.source.kind !== "uri") {
     throw new ReplicationFailure(
-      `The content of disk ${content.disk} is no longer stored anywhere.`,
+      `The content ${content.disk} of the version is no longer stored anywhere.`,
     );
   }
   if (job.region !== version.location || job.ordinal !== 0) throw new SourceNotReady();
   if (!deps.ingestUri) {
     throw new ReplicationFailure(
-      "This server cannot read VHD sources given by URI.",
+      "This server cannot read sources given by URI.",
       "InvalidParameter",
     );
   }
   const location = job.locations[0]!;
-  const manifest = await deps.ingestUri(content.source.uri, deps.chunkStore(location), signal);
+  const manifest = await deps.ingestUri(
+    content.source.uri,
+    deps.chunkStore(location),
+    signal,
+    content.source.format ?? "vhd",
+  );
   const row: ManifestRecord = {
     resourceKey: key,
     location,

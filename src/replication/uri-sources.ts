@@ -1,8 +1,10 @@
 /**
- * VHD sources given by URI, as versions and their replication jobs use them: checked before a
- * version is recorded (a bad source is a 400 naming it, and nothing is written), ingested once by
- * the version's first replica. Permanent problems fail the job at once; transient ones (the blob
- * unreachable, throttled) are retried like any other replication error.
+ * Sources given by URI, as versions and their replication jobs use them: an image version's VHD
+ * (`source.uri` + `storageAccountId`) and an application version's `mediaLink` and
+ * `defaultConfigurationLink` (any blob, taken as it is). Checked before a version is recorded (a
+ * bad source is a 400 naming it, and nothing is written), ingested once by the version's first
+ * replica. Permanent problems fail the job at once; transient ones (the blob unreachable,
+ * throttled) are retried like any other replication error.
  */
 import type { ChunkStore } from "../blobs/chunk-store.js";
 import type { Manifest } from "../blobs/manifest.js";
@@ -28,16 +30,27 @@ export async function checkVhdUri(uri: string, storageAccountId: string, target:
   }
 }
 
-export async function ingestVhdUri(
+/** Checks a file source (an application's package or configuration): it exists and is readable. */
+export async function checkFileUri(uri: string, target: string) {
+  try {
+    await checkSource(uri, { kind: "file" });
+  } catch (err) {
+    throw err instanceof BlobSourceError ? azureErrorOf(err, target) : err;
+  }
+}
+
+export async function ingestUriSource(
   uri: string,
   into: ChunkStore,
   signal: AbortSignal,
+  format: "vhd" | "file",
 ): Promise<Manifest> {
   try {
-    return (await ingestFromUri(into, uri, { kind: "vhd", signal })).manifest;
+    return (await ingestFromUri(into, uri, { kind: format, signal })).manifest;
   } catch (err) {
     if (err instanceof BlobSourceError && PERMANENT.has(err.reason)) {
-      throw new ReplicationFailure(azureErrorOf(err, "source.uri").message, "InvalidParameter");
+      const target = format === "vhd" ? "source.uri" : "source";
+      throw new ReplicationFailure(azureErrorOf(err, target).message, "InvalidParameter");
     }
     throw err;
   }

@@ -7,8 +7,9 @@ import { parseManifest } from "../blobs/manifest.js";
 import { FormatError } from "../formats/random-access.js";
 import { validateTrustedLaunch } from "../formats/trusted-launch.js";
 import { openFixedVhd } from "../formats/vhd.js";
+import { TYPES } from "../domain/ids.js";
 import type { ResourceRecord } from "../domain/resource.js";
-import { contentKeyOf } from "../gallery/image-versions.js";
+import { contentKeyOf } from "../gallery/versions.js";
 import type { ImageVersionService, TrustedLaunchOutcome } from "../gallery/version-service.js";
 import type { ReplicateDeps } from "./replicate.js";
 
@@ -32,6 +33,7 @@ export async function validateVersion(
   version: ResourceRecord,
   signal: AbortSignal,
 ): Promise<void> {
+  if (version.type !== TYPES.imageVersion) return;
   const current = await deps.store.resources.get(version.key);
   if (!current || current.properties._validated) return;
   const definition = current.parentKey

@@ -7,9 +7,19 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { ReplicaRecord, ResourceRecord } from "../domain/resource.js";
-import type { ImageVersionService } from "../gallery/version-service.js";
+import type { VersionService } from "../gallery/version-lifecycle.js";
 import { replicate, ReplicationFailure, SourceNotReady, type ReplicateDeps } from "./replicate.js";
-import { validateVersion } from "./validate.js";
+
+export interface WorkerDeps extends ReplicateDeps {
+  logger: Logger;
+  /** The life cycle of each kind of version whose replicas run here (image, application). */
+  versions: readonly VersionService[];
+  /**
+   * Runs once a replica has stored every content, before it completes (image versions: Trusted
+   * Launch validation of the OS disk, done by the first replica to get there).
+   */
+  validate?(version: ResourceRecord, signal: AbortSignal): Promise<void>;
+}
 
 export interface WorkerOptions {
   owner?: string;
@@ -38,7 +48,7 @@ export class ReplicationWorker {
   private woken = false;
 
   constructor(
-    private readonly deps: ReplicateDeps & { versions: ImageVersionService; logger: Logger },
+    private readonly deps: WorkerDeps,
     options: WorkerOptions = {},
   ) {
     this.owner = options.owner ?? `worker-${randomUUID()}`;
@@ -130,10 +140,12 @@ export class ReplicationWorker {
     const timer = setInterval(() => void renew(), Math.max(250, this.leaseMs / 3));
     timer.unref();
     let lastWrite = 0;
+    let lifecycle: VersionService | undefined;
     try {
       if (!(await save({ state: "Replicating" }))) return;
       const version = await store.resources.get(job.resourceKey);
       if (!version) return;
+      lifecycle = this.lifecycleOf(version);
       const tally = await replicate(this.deps, job, version, abort.signal, (p) => {
         const progress = Math.min(99, Math.floor((100 * p.done) / Math.max(1, p.total)));
         if (Date.now() - lastWrite >= PROGRESS_WRITE_MS && progress !== job.progress) {
@@ -142,22 +154,32 @@ export class ReplicationWorker {
         }
       });
       // The content is now stored here, so the first replica to get this far validates it.
-      await validateVersion(this.deps, version, abort.signal);
+      await this.deps.validate?.(version, abort.signal);
       clearInterval(timer);
       if (!(await writes)) return;
-      await this.deps.versions.replicaCompleted(job, this.owner);
+      await lifecycle.replicaCompleted(job, this.owner);
       logger.info(
         { version: version.id, region: job.region, ordinal: job.ordinal, ...tally },
         "replica completed",
       );
     } catch (err) {
       clearInterval(timer);
-      await this.failed(job, err, abort.signal.aborted, save);
+      await this.failed(job, lifecycle, err, abort.signal.aborted, save);
     }
+  }
+
+  /** The life cycle of `version`'s kind. */
+  private lifecycleOf(version: ResourceRecord): VersionService {
+    const found = this.deps.versions.find((v) => v.type === version.type);
+    if (!found) {
+      throw new ReplicationFailure(`No replication is known for ${version.type} (${version.id}).`);
+    }
+    return found;
   }
 
   private async failed(
     job: ReplicaRecord,
+    lifecycle: VersionService | undefined,
     err: unknown,
     aborted: boolean,
     save: (change: Partial<ReplicaRecord>) => Promise<boolean>,
@@ -188,7 +210,7 @@ export class ReplicationWorker {
           leaseExpiresAt: null,
         })
       ) {
-        await this.deps.versions.replicaFailed(job, { code, message });
+        await lifecycle?.replicaFailed(job, { code, message });
       }
       return;
     }
