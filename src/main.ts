@@ -14,12 +14,13 @@ import { ResourceService } from "./domain/resource-service.js";
 import { applicationRules } from "./gallery/applications.js";
 import { galleryRules } from "./gallery/galleries.js";
 import { imageDefinitionRules } from "./gallery/images.js";
+import { ApplicationVersionService } from "./gallery/application-version-service.js";
 import { ImageVersionService } from "./gallery/version-service.js";
 import { bootstrapIdentity } from "./identity/bootstrap.js";
 import { TokenService } from "./identity/tokens.js";
 import { ResourceGroupService } from "./resources/resource-groups.js";
 import { ReplicationWorker } from "./replication/worker.js";
-import { checkVhdUri, ingestUriSource } from "./replication/uri-sources.js";
+import { checkFileUri, checkVhdUri, ingestUriSource } from "./replication/uri-sources.js";
 import { validateVersion } from "./replication/validate.js";
 import { openStore } from "./store/open-store.js";
 import { loadOrCreateTls } from "./tls/certificates.js";
@@ -69,12 +70,19 @@ export async function startServer(
     () => worker.wake(),
     checkVhdUri,
   );
+  const applicationVersions = new ApplicationVersionService(
+    store,
+    regions,
+    placement,
+    () => worker.wake(),
+    checkFileUri,
+  );
   const disks = new DiskService(store, regions, config.dataDir, versions);
   const chunkStore = (location: string) => disks.chunkStore(location);
   const worker: ReplicationWorker = new ReplicationWorker(
     {
       store,
-      versions: [versions],
+      versions: [versions, applicationVersions],
       validate: (version, signal) =>
         validateVersion(
           { store, versions, chunkStore, regionOf: placement.regionOf },
@@ -105,6 +113,7 @@ export async function startServer(
     applications: new ResourceService(store, applicationRules(), regions),
     disks,
     versions,
+    applicationVersions,
   });
   try {
     await app.listen({ host: config.host, port: config.port });

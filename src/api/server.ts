@@ -15,6 +15,8 @@ import { lazyValidatorCompiler } from "./arm/validation.js";
 import { armGate } from "./auth.js";
 import type { DiskService } from "../disks/disk-service.js";
 import type { ImageVersionService } from "../gallery/version-service.js";
+import type { VersionService } from "../gallery/version-lifecycle.js";
+import { applicationVersionRoutes } from "./routes/application-versions.js";
 import { blobAccessRoutes } from "./routes/blob-access.js";
 import { diskRoutes } from "./routes/disks.js";
 import { galleryRoutes, type GalleryServices } from "./routes/galleries.js";
@@ -37,6 +39,7 @@ export interface ServerDeps extends GalleryServices {
   groups: ResourceGroupService;
   disks: DiskService;
   versions: ImageVersionService;
+  applicationVersions: VersionService;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -112,6 +115,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   resourceGroupRoutes(app, deps);
   galleryRoutes(app, deps);
   imageVersionRoutes(app, deps);
+  applicationVersionRoutes(app, deps);
   operationRoutes(app, deps);
   diskRoutes(app, deps);
   blobAccessRoutes(app, deps);

@@ -12,14 +12,18 @@ import {
 
 type CustomAction = { name: string; parameters?: { name: string }[] };
 
-function checkCustomActions(actions: CustomAction[] | undefined) {
+/** Custom action names are unique (an application's, or an application version's at `at`). */
+export function checkCustomActions(
+  actions: CustomAction[] | undefined,
+  at = "properties.customActions",
+) {
   const seen = new Set<string>();
   for (const [i, action] of (actions ?? []).entries()) {
     if (seen.has(action.name)) {
       throw new ValidationError(
         "InvalidParameter",
         `Custom action names must be unique; '${action.name}' is used twice.`,
-        `properties.customActions[${i}].name`,
+        `${at}[${i}].name`,
       );
     }
     seen.add(action.name);

@@ -47,6 +47,10 @@ const FIRST_VERSION: Record<string, Record<string, string>> = {
   "galleries/applications": {
     customActions: "2022-03-03",
   },
+  // Taken to arrive with the applications' own customActions (the same model, the same version).
+  "galleries/applications/versions": {
+    "publishingProfile.customActions": "2022-03-03",
+  },
 };
 
 interface Step {

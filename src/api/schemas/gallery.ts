@@ -90,36 +90,37 @@ export const ImageDefinitionPatchProperties = Obj({
   identifier: Type.Optional(Identifier),
 });
 
+/** Custom actions of an application and of its versions (GalleryApplicationCustomAction). */
+export const CustomActions = Type.Array(
+  Obj({
+    name: Type.String({ minLength: 1, maxLength: 256 }),
+    script: Type.String({ minLength: 1, maxLength: 65536 }),
+    description: Type.Optional(Text),
+    parameters: Type.Optional(
+      Type.Array(
+        Obj({
+          name: Type.String({ minLength: 1, maxLength: 256 }),
+          required: Type.Optional(Type.Boolean()),
+          type: Type.Optional(
+            ArmEnum(["String", "ConfigurationDataBlob", "LogOutputBlob"] as const),
+          ),
+          defaultValue: Type.Optional(Type.String({ maxLength: 4096 })),
+          description: Type.Optional(Text),
+        }),
+        { maxItems: 64 },
+      ),
+    ),
+  }),
+  { maxItems: 64 },
+);
+
 const applicationFields = {
   description: Type.Optional(Text),
   eula: Type.Optional(Text),
   privacyStatementUri: Type.Optional(Uri),
   releaseNoteUri: Type.Optional(Uri),
   endOfLifeDate: Type.Optional(DateTime),
-  customActions: Type.Optional(
-    Type.Array(
-      Obj({
-        name: Type.String({ minLength: 1, maxLength: 256 }),
-        script: Type.String({ minLength: 1, maxLength: 65536 }),
-        description: Type.Optional(Text),
-        parameters: Type.Optional(
-          Type.Array(
-            Obj({
-              name: Type.String({ minLength: 1, maxLength: 256 }),
-              required: Type.Optional(Type.Boolean()),
-              type: Type.Optional(
-                ArmEnum(["String", "ConfigurationDataBlob", "LogOutputBlob"] as const),
-              ),
-              defaultValue: Type.Optional(Type.String({ maxLength: 4096 })),
-              description: Type.Optional(Text),
-            }),
-            { maxItems: 64 },
-          ),
-        ),
-      }),
-      { maxItems: 64 },
-    ),
-  ),
+  customActions: Type.Optional(CustomActions),
 };
 
 export const ApplicationProperties = Obj({ ...applicationFields, supportedOSType: OsType });

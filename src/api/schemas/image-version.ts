@@ -7,7 +7,7 @@ const Uri = Type.String({ minLength: 1, maxLength: 4096 });
 const DateTime = Type.String({ maxLength: 64 });
 const Lun = Type.Integer({ minimum: 0, maximum: 2147483647 });
 /** Range checks with Azure's wording happen in the rules; here only the type. */
-const Count = Type.Integer({ minimum: -2147483648, maximum: 2147483647 });
+export const Count = Type.Integer({ minimum: -2147483648, maximum: 2147483647 });
 
 export const StorageAccountType = ArmEnum([
   "Standard_LRS",
@@ -23,7 +23,7 @@ const DiskEncryption = Obj({
   securityProfile: Type.Optional(Type.Object({})),
 });
 
-const TargetRegion = Obj({
+export const TargetRegion = Obj({
   name: Type.String({ minLength: 1, maxLength: 64 }),
   regionalReplicaCount: Type.Optional(Count),
   storageAccountType: Type.Optional(StorageAccountType),
