@@ -18,6 +18,7 @@ import type { ImageVersionService } from "../gallery/version-service.js";
 import { blobAccessRoutes } from "./routes/blob-access.js";
 import { diskRoutes } from "./routes/disks.js";
 import { galleryRoutes, type GalleryServices } from "./routes/galleries.js";
+import { diagnosticsRoutes } from "./routes/diagnostics.js";
 import { imageVersionRoutes } from "./routes/image-versions.js";
 import { identityRoutes } from "./routes/identity.js";
 import { operationRoutes } from "./routes/operations.js";
@@ -112,6 +113,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   resourceGroupRoutes(app, deps);
   galleryRoutes(app, deps);
   imageVersionRoutes(app, deps);
+  diagnosticsRoutes(app, { replicaLoad: deps.disks.replicaLoad });
   operationRoutes(app, deps);
   diskRoutes(app, deps);
   blobAccessRoutes(app, deps);
