@@ -119,10 +119,12 @@ function chunkFiles(dataDir: string, location: string): number {
 function* pieces(path: string, size: number) {
   const fd = openSync(path, "r");
   const buf = Buffer.alloc(4 * MIB);
+  const zeros = Buffer.alloc(buf.length);
   for (let at = 0; at < size; at += buf.length) {
     const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
     const piece = buf.subarray(0, n);
-    if (piece.some((b) => b !== 0)) yield { at, piece };
+    // memcmp, not a byte loop: this scans 4 GiB.
+    if (!piece.equals(zeros.subarray(0, n))) yield { at, piece };
   }
 }
 
