@@ -21,6 +21,7 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -88,7 +89,7 @@ function storeBytes(dataDir: string): number {
       else if (p.includes("/chunks/")) total += statSync(p).size;
     }
   };
-  walk(join(dataDir, "blobs"));
+  if (existsSync(join(dataDir, "blobs"))) walk(join(dataDir, "blobs"));
   return total;
 }
 

@@ -194,6 +194,13 @@ function publishingProfileOf(
       "properties.publishingProfile.targetRegions",
     );
   }
+  if (((p.targetExtendedLocations as unknown[] | undefined) ?? []).length > 0) {
+    throw new ValidationError(
+      "InvalidParameter",
+      "Extended locations (edge zones) are not served by this server: replicate to regions with targetRegions.",
+      "properties.publishingProfile.targetExtendedLocations",
+    );
+  }
   checkEndOfLife(
     p.endOfLifeDate,
     "properties.publishingProfile.endOfLifeDate",

@@ -274,6 +274,19 @@ describe("image versions", () => {
         {
           storageProfile: source,
           publishingProfile: {
+            targetExtendedLocations: [
+              { name: "westus", extendedLocation: { name: "losangeles", type: "EdgeZone" } },
+            ],
+          },
+        },
+        400,
+        "properties.publishingProfile.targetExtendedLocations",
+      ],
+      [
+        "3.0.0",
+        {
+          storageProfile: source,
+          publishingProfile: {
             targetRegions: [
               { name: "eastus" },
               { name: "westus", storageAccountType: "Standard_ZRS" },
