@@ -106,6 +106,13 @@ function chunkFiles(dataDir: string, location: string): Set<string> {
   }
 }
 
+/** The parts of ARM answers the benchmark reads. */
+interface ArmBody {
+  properties?: { provisioningState?: string };
+  accessSAS?: string;
+  value?: unknown;
+}
+
 class Arm {
   constructor(
     readonly http: HttpsClient,
@@ -124,7 +131,7 @@ class Arm {
     );
     if (!ok.includes(a.status))
       throw new Error(`${method} ${path}: ${a.status} ${a.body.toString().slice(0, 400)}`);
-    return a.body.length ? (JSON.parse(a.body.toString()) as Record<string, any>) : {};
+    return (a.body.length ? JSON.parse(a.body.toString()) : {}) as ArmBody;
   }
   versionPath(image: string, name: string) {
     return `${this.sub}/resourceGroups/${RG}/providers/Microsoft.Compute/galleries/g/images/${image}/versions/${name}`;
@@ -186,11 +193,46 @@ async function publish(arm: Arm, image: string, name: string, diskId: string, re
   });
   for (;;) {
     const v = await arm.call("GET", `${arm.versionPath(image, name)}?api-version=${GALLERY_API}`);
-    const state = v.properties.provisioningState;
+    const state = v.properties?.provisioningState;
     if (state === "Succeeded") return seconds(start);
     if (state === "Failed") throw new Error(`version ${name} failed`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+const TARGETS = [{ name: "eastus", regionalReplicaCount: 2 }, { name: "westus" }];
+/** Where TARGETS puts copies outside the source disk's location (eastus-1). */
+const COPIES = ["eastus-2", "westus"];
+
+/**
+ * Publishes `rounds` versions `<prefix>.<r>` of a disk; between rounds the version is deleted and
+ * the chunk files its copies added are removed, so every round copies as much. Returns the
+ * times, and how much the store grew in the first round (from `before`).
+ */
+async function publishRounds(
+  arm: Arm,
+  dataDir: string,
+  prefix: string,
+  diskId: string,
+  before: number,
+) {
+  const times: number[] = [];
+  let growth = 0;
+  for (let r = 0; r < rounds; r++) {
+    const existing = new Map(COPIES.map((l) => [l, chunkFiles(dataDir, l)]));
+    times.push(await publish(arm, "debian", `${prefix}.${r}`, diskId, TARGETS));
+    if (r === 0) growth = storeBytes(dataDir) - before;
+    if (r < rounds - 1) {
+      await arm.call(
+        "DELETE",
+        `${arm.versionPath("debian", `${prefix}.${r}`)}?api-version=${GALLERY_API}`,
+      );
+      for (const l of COPIES) {
+        for (const f of chunkFiles(dataDir, l)) if (!existing.get(l)!.has(f)) rmSync(f);
+      }
+    }
+  }
+  return { times, growth };
 }
 
 async function main() {
@@ -261,24 +303,13 @@ async function main() {
     const before = storeBytes(dataDir);
     const v1 = await uploadDisk(arm, "v1", join(corpus, "debian-v1.vhd"), vhdSize);
     console.log(`upload v1 (setup): ${seconds(start).toFixed(2)} s`);
-    const targets = [{ name: "eastus", regionalReplicaCount: 2 }, { name: "westus" }];
-    const copies = ["eastus-2", "westus"];
-    const publishS: number[] = [];
-    let growthV1 = 0;
-    for (let r = 0; r < rounds; r++) {
-      const existing = new Map(copies.map((l) => [l, chunkFiles(dataDir, l)]));
-      publishS.push(await publish(arm, "debian", `1.0.${r}`, v1, targets));
-      if (r === 0) growthV1 = storeBytes(dataDir) - before;
-      if (r < rounds - 1) {
-        // Remove this round's copies so the next round copies as much again.
-        await arm.call(
-          "DELETE",
-          `${arm.versionPath("debian", `1.0.${r}`)}?api-version=${GALLERY_API}`,
-        );
-        for (const l of copies)
-          for (const f of chunkFiles(dataDir, l)) if (!existing.get(l)!.has(f)) rmSync(f);
-      }
-    }
+    const { times: publishS, growth: growthV1 } = await publishRounds(
+      arm,
+      dataDir,
+      "1.0",
+      v1,
+      before,
+    );
     const publishMedian = median(publishS);
     console.log(
       `publish v1 (eastus ×2, westus ×1): ${publishS.map((s) => s.toFixed(2)).join(", ")} s → median ${publishMedian.toFixed(2)} s = ${(publishMedian / opensslS).toFixed(2)}× openssl`,
@@ -289,21 +320,7 @@ async function main() {
     const beforeV2 = storeBytes(dataDir);
     const v2 = await uploadDisk(arm, "v2", join(corpus, "debian-v2.vhd"), vhdSize);
     console.log(`upload v2 (setup): ${seconds(start).toFixed(2)} s`);
-    const v2S: number[] = [];
-    let growthV2 = 0;
-    for (let r = 0; r < rounds; r++) {
-      const existing = new Map(copies.map((l) => [l, chunkFiles(dataDir, l)]));
-      v2S.push(await publish(arm, "debian", `2.0.${r}`, v2, targets));
-      if (r === 0) growthV2 = storeBytes(dataDir) - beforeV2;
-      if (r < rounds - 1) {
-        await arm.call(
-          "DELETE",
-          `${arm.versionPath("debian", `2.0.${r}`)}?api-version=${GALLERY_API}`,
-        );
-        for (const l of copies)
-          for (const f of chunkFiles(dataDir, l)) if (!existing.get(l)!.has(f)) rmSync(f);
-      }
-    }
+    const { times: v2S, growth: growthV2 } = await publishRounds(arm, dataDir, "2.0", v2, beforeV2);
     const v2Median = median(v2S);
     console.log(
       `replicate v2 after v1: ${v2S.map((s) => s.toFixed(3)).join(", ")} s → median ${v2Median.toFixed(3)} s = ${(v2Median / cpS).toFixed(2)}× cp ×2`,

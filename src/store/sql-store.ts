@@ -22,7 +22,7 @@ import type {
   TenantRecord,
 } from "../domain/resource.js";
 import type { Database, ResourcesTable } from "./schema.js";
-import { SqlReplicaRepository } from "./sql-replicas.js";
+import { resourceKeyStartsWith, SqlReplicaRepository } from "./sql-replicas.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -385,9 +385,7 @@ class SqlManifestRepository implements ManifestRepository {
   async deleteByPrefix(prefix: string) {
     const result = await this.db
       .deleteFrom("manifests")
-      .where((eb) =>
-        eb(eb.fn("substr", ["resource_key", eb.val(1), eb.val(prefix.length)]), "=", prefix),
-      )
+      .where((eb) => resourceKeyStartsWith(eb, prefix))
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
