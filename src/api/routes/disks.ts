@@ -28,6 +28,8 @@ const ORDER = [
   "hyperVGeneration",
   "creationData",
   "diskSizeGB",
+  "diskIOPSReadWrite",
+  "diskMBpsReadWrite",
   "encryption",
   "incremental",
   "networkAccessPolicy",
@@ -37,6 +39,7 @@ const ORDER = [
   "diskState",
   "diskSizeBytes",
   "uniqueId",
+  "tier",
 ];
 
 const DiskSkus = ArmEnum([
