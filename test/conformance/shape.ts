@@ -23,7 +23,8 @@ export interface ShapeContext {
   source: "spec-example" | "az-recording";
   /** Example file name (`Gallery_Get`) or `cassette#index`. */
   name: string;
-  kind: "gallery" | "image" | "application" | "resourceGroup" | "operation";
+  kind:
+    "gallery" | "image" | "imageVersion" | "application" | "disk" | "resourceGroup" | "operation";
 }
 
 export interface Exclusion {
@@ -50,6 +51,7 @@ export const ISSUES = {
   softDelete: "issue: soft delete (soft-deleted artifact lists)",
   identity: "issue: gallery managed identity (`identity` on galleries)",
   disks: "issue: managed disks and snapshots",
+  vhdSources: "VHD sources (src/sources, in progress)",
 } as const;
 
 export const EXCLUSIONS: readonly Exclusion[] = [
