@@ -635,7 +635,8 @@ export class ImageVersionService {
         const lun = Number(c.disk.slice("lun:".length));
         const data = [...(sp.dataDiskImages ?? [])];
         const i = data.findIndex((d) => d.lun === lun);
-        if (i >= 0) data[i] = { ...data[i], ...described };
+        // Azure's key order: lun, sizeInGB, hostCaching, source (test_gallery_specialized#50).
+        if (i >= 0) data[i] = { lun, ...described, ...data[i], ...described };
         else data.push({ lun, ...described, hostCaching: "None" });
         sp.dataDiskImages = data;
       }
