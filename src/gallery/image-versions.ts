@@ -175,7 +175,8 @@ function publishingProfileOf(
       name: region.displayName,
       regionalReplicaCount: count,
       storageAccountType: t.storageAccountType ?? storageAccountType,
-      excludeFromLatest: t.excludeFromLatest === true ? true : undefined,
+      // Echoed as sent, true or false, and absent when not sent (SHAPES.md §5; the spec examples).
+      excludeFromLatest: typeof t.excludeFromLatest === "boolean" ? t.excludeFromLatest : undefined,
       encryption: t.encryption,
     }) as TargetRegion;
   });

@@ -211,6 +211,7 @@ class SqlOperationRepository implements OperationRepository {
         start_time: op.startTime,
         end_time: op.endTime,
         error: op.error && JSON.stringify(op.error),
+        resource_key: op.resourceKey ?? null,
       })
       .execute();
   }
@@ -242,6 +243,7 @@ class SqlOperationRepository implements OperationRepository {
         startTime: row.start_time,
         endTime: row.end_time,
         error: row.error === null ? null : JSON.parse(row.error),
+        resourceKey: row.resource_key,
       }
     );
   }

@@ -119,6 +119,41 @@ describe("image versions", () => {
     assert.equal(status, "Succeeded");
   });
 
+  it("answers in Azure's shape: regional excludeFromLatest as sent, data disks in Azure's key order", async () => {
+    const path = `${versionsPath()}/1.0.2?api-version=2022-03-03`;
+    const res = await call(t, "PUT", path, {
+      body: {
+        location: HOME,
+        properties: {
+          publishingProfile: {
+            targetRegions: [{ name: "eastus", excludeFromLatest: false }, { name: "westus" }],
+          },
+          storageProfile: {
+            osDiskImage: { source: { id: diskId } },
+            dataDiskImages: [{ lun: 2, source: { id: diskId } }],
+          },
+        },
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const poll = new URL(String(res.headers.get("azure-asyncoperation")));
+    for (let i = 0; i < 200; i++) {
+      if ((await call(t, "GET", poll.pathname + poll.search)).json.status !== "InProgress") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const shown = (await call(t, "GET", path)).json.properties;
+    const [east, west] = shown.publishingProfile.targetRegions;
+    assert.equal(east.excludeFromLatest, false, "sent false: echoed");
+    assert.ok(!("excludeFromLatest" in west), "not sent: absent");
+    // test_gallery_specialized#50: lun, sizeInGB, hostCaching, source.
+    assert.deepEqual(
+      Object.keys(shown.storageProfile.dataDiskImages[0]).filter((k) => k !== "contentSha256"),
+      ["lun", "sizeInGB", "hostCaching", "source"],
+    );
+    assert.equal(shown.storageProfile.dataDiskImages[0].hostCaching, "ReadOnly");
+    assert.equal((await call(t, "DELETE", path)).status, 202);
+  });
+
   it("adds and removes regions later, refusing a removal unless it is allowed", async () => {
     const base = {
       location: HOME,
@@ -304,6 +339,16 @@ describe("image versions", () => {
         },
         400,
         "properties.publishingProfile.targetRegions[1].name",
+      ],
+      [
+        "3.0.0",
+        {
+          storageProfile: {
+            source: { id: diskId.replace(/\/disks\/[^/]+$/, "/images/managedImage1") },
+          },
+        },
+        400,
+        "properties.storageProfile.source.id",
       ],
       [
         "3.0.0",
