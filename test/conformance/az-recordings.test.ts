@@ -41,6 +41,7 @@ import {
   ISSUES,
   type Exclusion,
   type ShapeContext,
+  replayRegion,
 } from "./shape.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -406,7 +407,7 @@ function writeSkip(
   const disks = [sp.osDiskImage, ...(sp.dataDiskImages ?? [])].filter((d) => d?.source);
   if (disks.some((d) => d.source.uri)) {
     return {
-      reason: `image version with a VHD source, a blob in a storage account made by calls ${OUTSIDE} (${ISSUES.vhdSources})`,
+      reason: `image version with a VHD source, a blob in a storage account made by calls ${OUTSIDE}`,
       dependent: false,
     };
   }
@@ -503,7 +504,7 @@ if (!existsSync(RECORDINGS)) {
   let server: TestServer;
   before(async () => {
     const regions = new Set(cassettes.flatMap((c) => regionsOf(c.interactions)));
-    server = await startTestServer({ regions: [...regions].sort().map((name) => ({ name })) });
+    server = await startTestServer({ regions: [...regions].sort().map(replayRegion) });
   });
   after(() => server.close());
   for (const c of cassettes) {

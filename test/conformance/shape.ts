@@ -53,7 +53,6 @@ export const ISSUES = {
   softDelete: "issue: soft delete (soft-deleted artifact lists)",
   identity: "issue: gallery managed identity (`identity` on galleries)",
   disks: "issue: managed disks and snapshots",
-  vhdSources: "VHD sources (src/sources, in progress)",
 } as const;
 
 /** The answer to a write of an image version, in a spec example. */
@@ -236,3 +235,25 @@ export function compareKeyOrder(azure: unknown, ours: unknown, path = ""): strin
   for (const k of common) problems.push(...compareKeyOrder(a[k], o[k], path ? `${path}.${k}` : k));
   return problems;
 }
+
+/** Azure regions with availability zones among those the examples and recordings use. */
+const ZONED = new Set([
+  "eastus",
+  "eastus2",
+  "centralus",
+  "southcentralus",
+  "westus2",
+  "westus3",
+  "westeurope",
+  "northeurope",
+  "uksouth",
+  "francecentral",
+  "swedencentral",
+  "japaneast",
+  "southeastasia",
+  "australiaeast",
+]);
+
+/** A region of the server a replay starts, with zones where Azure has them (ZRS needs them). */
+export const replayRegion = (name: string) =>
+  ZONED.has(name) ? { name, zones: ["1", "2", "3"] } : { name };
