@@ -19,6 +19,7 @@ import { ImageVersionService } from "./gallery/version-service.js";
 import { bootstrapIdentity } from "./identity/bootstrap.js";
 import { TokenService } from "./identity/tokens.js";
 import { ResourceGroupService } from "./resources/resource-groups.js";
+import { GcSchedule } from "./replication/gc-schedule.js";
 import { ReplicationWorker } from "./replication/worker.js";
 import { checkFileUri, checkVhdUri, ingestUriSource } from "./replication/uri-sources.js";
 import { validateVersion } from "./replication/validate.js";
@@ -33,6 +34,8 @@ export interface RunningServer {
   logger: Logger;
   /** Reads in flight and bytes served per image replica (diagnostics, benchmarks). */
   replicaLoad: ReplicaLoad;
+  /** Runs one garbage collection over every storage location now. */
+  collectGarbage(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -96,6 +99,12 @@ export async function startServer(
     },
     { concurrency: Math.max(1, config.replicationConcurrency) },
   );
+  const gc = new GcSchedule(
+    (location) => disks.collectGarbage(location, config.gcGraceSeconds * 1000),
+    () => regions.allStorageLocations().map((l) => l.id),
+    config.gcIntervalSeconds * 1000,
+    logger,
+  );
   const app = buildServer({
     config,
     logger,
@@ -132,6 +141,7 @@ export async function startServer(
   });
   app.ocgAdminClientId = admin.clientId;
   if (config.replicationConcurrency > 0) worker.start();
+  gc.start();
   app.markReady();
   logger.info({ url, dataDir: config.dataDir }, "ocg is ready");
   return {
@@ -141,8 +151,10 @@ export async function startServer(
     caCertificatePath: tls.caCertificatePath,
     logger,
     replicaLoad: disks.replicaLoad,
+    collectGarbage: () => gc.runOnce(),
     async close() {
       await worker.stop();
+      await gc.stop();
       await app.close();
       await store.close();
     },

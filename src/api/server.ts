@@ -20,6 +20,7 @@ import { applicationVersionRoutes } from "./routes/application-versions.js";
 import { blobAccessRoutes } from "./routes/blob-access.js";
 import { diskRoutes } from "./routes/disks.js";
 import { galleryRoutes, type GalleryServices } from "./routes/galleries.js";
+import { diagnosticsRoutes } from "./routes/diagnostics.js";
 import { imageVersionRoutes } from "./routes/image-versions.js";
 import { identityRoutes } from "./routes/identity.js";
 import { operationRoutes } from "./routes/operations.js";
@@ -116,6 +117,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   galleryRoutes(app, deps);
   imageVersionRoutes(app, deps);
   applicationVersionRoutes(app, deps);
+  diagnosticsRoutes(app, { replicaLoad: deps.disks.replicaLoad });
   operationRoutes(app, deps);
   diskRoutes(app, deps);
   blobAccessRoutes(app, deps);

@@ -66,6 +66,10 @@ export const ConfigSchema = Type.Object(
      * workers elsewhere sharing the metadata store and blob storage.
      */
     replicationConcurrency: Type.Integer({ default: 2, minimum: 0, maximum: 64 }),
+    /** Seconds between garbage collections of every storage location; 0 turns it off. */
+    gcIntervalSeconds: Type.Integer({ default: 3600, minimum: 0 }),
+    /** Unreferenced chunks younger than this are kept (an ingest may not have committed yet). */
+    gcGraceSeconds: Type.Integer({ default: 3600, minimum: 0 }),
     limits: Type.Object(
       {
         galleriesPerRegion: Type.Integer({ default: 100, minimum: 0 }),

@@ -183,6 +183,7 @@ function diskRules(snapshot: boolean): KindRules {
         hyperVGeneration: input.hyperVGeneration ?? source?.hyperVGeneration,
         creationData,
         diskSizeGB: Math.ceil(bytes / GIB),
+        ...(snapshot ? {} : performanceOf(sku, Math.ceil(bytes / GIB))),
         encryption: { type: "EncryptionAtRestWithPlatformKey" },
         ...(snapshot ? { incremental: input.incremental ?? false } : {}),
         networkAccessPolicy: input.networkAccessPolicy ?? "AllowAll",
@@ -240,10 +241,67 @@ function diskRules(snapshot: boolean): KindRules {
       ]) {
         if (input[key] !== undefined) out[key] = input[key];
       }
-      if (input._sku) out._sku = skuOf((input._sku as { name: string }).name);
+      if (input._sku) {
+        const sku = (input._sku as { name: string }).name;
+        out._sku = skuOf(sku);
+        if (!snapshot) {
+          delete out.diskIOPSReadWrite;
+          delete out.diskMBpsReadWrite;
+          delete out.tier;
+          Object.assign(out, performanceOf(sku, before.diskSizeGB as number));
+        }
+      }
       return out;
     },
   };
+}
+
+/**
+ * A disk's provisioned performance as Azure reports it for its SKU and size: IOPS and MB/s of the
+ * size tier, and for Premium SSD the tier's name (`P3` for 10 GiB, as recorded by az). PremiumV2
+ * shows its baseline; Ultra disks, whose performance is chosen at creation, show none.
+ */
+function performanceOf(sku: string, gib: number): Properties {
+  const pick = (table: [maxGiB: number, iops: number, mbps: number, tier?: string][]) =>
+    table.find(([max]) => gib <= max) ?? table.at(-1)!;
+  if (sku.startsWith("Premium_")) {
+    const [, iops, mbps, tier] = pick([
+      [4, 120, 25, "P1"],
+      [8, 120, 25, "P2"],
+      [16, 120, 25, "P3"],
+      [32, 120, 25, "P4"],
+      [64, 240, 50, "P6"],
+      [128, 500, 100, "P10"],
+      [256, 1100, 125, "P15"],
+      [512, 2300, 150, "P20"],
+      [1024, 5000, 200, "P30"],
+      [2048, 7500, 250, "P40"],
+      [4096, 7500, 250, "P50"],
+      [8192, 16000, 500, "P60"],
+      [16384, 18000, 750, "P70"],
+      [32767, 20000, 900, "P80"],
+    ]);
+    return { diskIOPSReadWrite: iops, diskMBpsReadWrite: mbps, tier };
+  }
+  if (sku.startsWith("StandardSSD_")) {
+    const [, iops, mbps] = pick([
+      [4096, 500, 60],
+      [8192, 2000, 400],
+      [16384, 4000, 600],
+      [32767, 6000, 750],
+    ]);
+    return { diskIOPSReadWrite: iops, diskMBpsReadWrite: mbps };
+  }
+  if (sku.startsWith("Standard_")) {
+    const [, iops, mbps] = pick([
+      [4096, 500, 60],
+      [8192, 1300, 300],
+      [32767, 2000, 500],
+    ]);
+    return { diskIOPSReadWrite: iops, diskMBpsReadWrite: mbps };
+  }
+  if (sku === "PremiumV2_LRS") return { diskIOPSReadWrite: 3000, diskMBpsReadWrite: 125 };
+  return {};
 }
 
 function skuOf(name: string) {

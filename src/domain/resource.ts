@@ -87,6 +87,8 @@ export interface OperationRecord {
   startTime: string;
   endTime: string | null;
   error: { code: string; message: string } | null;
+  /** The resource the operation wrote, when its poll shows it (a disk's `output`). */
+  resourceKey?: string | null;
 }
 
 export interface OperationRepository {

@@ -62,6 +62,24 @@ export interface TrustedLaunchOutcome {
   detail?: string;
 }
 
+/** Source kinds Azure accepts for an image version that this server does not host. */
+const UNHOSTED_SOURCES: [RegExp, string][] = [
+  [
+    /\/providers\/Microsoft\.Compute\/images\/[^/]+$/i,
+    "a managed image (Microsoft.Compute/images)",
+  ],
+  [
+    /\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+$/i,
+    "a virtual machine (Microsoft.Compute/virtualMachines)",
+  ],
+  [/\/communityGalleries\//i, "a community gallery image"],
+  [/\/sharedGalleries\//i, "a shared gallery image"],
+];
+
+function unhostedSourceKind(id: string): string | undefined {
+  return UNHOSTED_SOURCES.find(([re]) => re.test(id))?.[1];
+}
+
 /** Whole GiB of a stored disk: its content is a fixed VHD, the disk plus a 512-byte footer. */
 const sizeInGbOf = (contentBytes: number) =>
   Math.ceil((Math.floor(contentBytes / MiB) * MiB) / GiB);
@@ -295,6 +313,14 @@ export class ImageVersionService extends VersionService {
   }
 
   private async sourceRecord(tx: Store, id: string, target: string) {
+    const unhosted = unhostedSourceKind(id);
+    if (unhosted) {
+      throw new ValidationError(
+        "InvalidParameter",
+        `The source '${id}' is ${unhosted}, which this server does not host, so it cannot be the source of an image version. Create the version from a managed disk or a snapshot (osDiskImage.source.id / dataDiskImages[].source.id) or from another gallery image version (storageProfile.source.id).`,
+        target,
+      );
+    }
     const source = await tx.resources.get(keyOf(id));
     if (!source) {
       throw new NotFoundError(
@@ -385,7 +411,8 @@ export class ImageVersionService extends VersionService {
         const lun = Number(c.disk.slice("lun:".length));
         const data = [...(sp.dataDiskImages ?? [])];
         const i = data.findIndex((d) => d.lun === lun);
-        if (i >= 0) data[i] = { ...data[i], ...described };
+        // Azure's key order: lun, sizeInGB, hostCaching, source (test_gallery_specialized#50).
+        if (i >= 0) data[i] = { lun, ...described, ...data[i], ...described };
         else data.push({ lun, ...described, hostCaching: "None" });
         sp.dataDiskImages = data;
       }

@@ -175,7 +175,8 @@ export function publishingProfileOf(
       name: region.displayName,
       regionalReplicaCount: count,
       storageAccountType: t.storageAccountType ?? storageAccountType,
-      excludeFromLatest: t.excludeFromLatest === true ? true : undefined,
+      // Echoed as sent, true or false, and absent when not sent (SHAPES.md §5; the spec examples).
+      excludeFromLatest: typeof t.excludeFromLatest === "boolean" ? t.excludeFromLatest : undefined,
       encryption: t.encryption,
     }) as TargetRegion;
   });
@@ -192,6 +193,13 @@ export function publishingProfileOf(
       "InvalidParameter",
       `The ${kind.noun} asks for ${total} replicas in all; at most ${MAX_REPLICAS_PER_VERSION} are allowed per ${kind.noun}.`,
       "properties.publishingProfile.targetRegions",
+    );
+  }
+  if (((p.targetExtendedLocations as unknown[] | undefined) ?? []).length > 0) {
+    throw new ValidationError(
+      "InvalidParameter",
+      "Extended locations (edge zones) are not served by this server: replicate to regions with targetRegions.",
+      "properties.publishingProfile.targetExtendedLocations",
     );
   }
   checkEndOfLife(

@@ -127,13 +127,20 @@ export class ReplicationWorker {
     // took over) stops the job.
     let writes = Promise.resolve(true);
     const save = (change: Partial<ReplicaRecord>) => {
-      writes = writes.then(async (held) => {
-        if (!held) return false;
-        job = { ...job, ...change, updatedAt: new Date().toISOString() };
-        const ok = await store.replicas.update(job, this.owner);
-        if (!ok) abort.abort(new Error("lease lost"));
-        return ok;
-      });
+      writes = writes
+        .then(async (held) => {
+          if (!held) return false;
+          job = { ...job, ...change, updatedAt: new Date().toISOString() };
+          const ok = await store.replicas.update(job, this.owner);
+          if (!ok) abort.abort(new Error("lease lost"));
+          return ok;
+        })
+        .catch((err: unknown) => {
+          // The store failed us: stop the job; its lease runs out and it is taken up again.
+          logger.error({ err, version: job.resourceKey }, "recording a replication job failed");
+          abort.abort(err);
+          return false;
+        });
       return writes;
     };
     const renew = () => save({ leaseExpiresAt: Date.now() + this.leaseMs });

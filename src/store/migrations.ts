@@ -132,6 +132,12 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0005-operation-resource": {
+    async up(db: Kysely<unknown>) {
+      // The resource an operation wrote, for polls that show it (DiskOperations' `output`).
+      await db.schema.alterTable("operations").addColumn("resource_key", "text").execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

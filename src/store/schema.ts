@@ -24,6 +24,7 @@ export interface OperationsTable {
   start_time: string;
   end_time: string | null;
   error: string | null;
+  resource_key: string | null;
 }
 
 export interface TenantsTable {

@@ -3,7 +3,7 @@
  * update of its lease, so two workers — in one process or many, on SQLite or PostgreSQL — never
  * run the same replica at once, and a crashed worker's job is taken over once its lease expires.
  */
-import type { Kysely, Selectable, Transaction } from "kysely";
+import type { ExpressionBuilder, Kysely, Selectable, Transaction } from "kysely";
 import type { ReplicaRecord, ReplicaRepository, ReplicaState } from "../domain/resource.js";
 import type { Database, ReplicasTable } from "./schema.js";
 
@@ -12,6 +12,14 @@ type Db = Kysely<Database> | Transaction<Database>;
 const UNFINISHED: ReplicaState[] = ["Pending", "Replicating"];
 /** How many candidates one claim looks at before giving up to the next poll. */
 const CLAIM_CANDIDATES = 8;
+
+/** `resource_key` begins with `prefix` (substr, not LIKE: keys may hold `_` and `%`). */
+export function resourceKeyStartsWith(
+  eb: ExpressionBuilder<Database, "replicas" | "manifests">,
+  prefix: string,
+) {
+  return eb(eb.fn("substr", ["resource_key", eb.val(1), eb.val(prefix.length)]), "=", prefix);
+}
 
 function toRow(r: ReplicaRecord): ReplicasTable {
   return {
@@ -141,9 +149,7 @@ export class SqlReplicaRepository implements ReplicaRepository {
   async deleteByPrefix(prefix: string) {
     const result = await this.db
       .deleteFrom("replicas")
-      .where((eb) =>
-        eb(eb.fn("substr", ["resource_key", eb.val(1), eb.val(prefix.length)]), "=", prefix),
-      )
+      .where((eb) => resourceKeyStartsWith(eb, prefix))
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }

@@ -22,7 +22,7 @@ import type {
   TenantRecord,
 } from "../domain/resource.js";
 import type { Database, ResourcesTable } from "./schema.js";
-import { SqlReplicaRepository } from "./sql-replicas.js";
+import { resourceKeyStartsWith, SqlReplicaRepository } from "./sql-replicas.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -211,6 +211,7 @@ class SqlOperationRepository implements OperationRepository {
         start_time: op.startTime,
         end_time: op.endTime,
         error: op.error && JSON.stringify(op.error),
+        resource_key: op.resourceKey ?? null,
       })
       .execute();
   }
@@ -242,6 +243,7 @@ class SqlOperationRepository implements OperationRepository {
         startTime: row.start_time,
         endTime: row.end_time,
         error: row.error === null ? null : JSON.parse(row.error),
+        resourceKey: row.resource_key,
       }
     );
   }
@@ -385,9 +387,7 @@ class SqlManifestRepository implements ManifestRepository {
   async deleteByPrefix(prefix: string) {
     const result = await this.db
       .deleteFrom("manifests")
-      .where((eb) =>
-        eb(eb.fn("substr", ["resource_key", eb.val(1), eb.val(prefix.length)]), "=", prefix),
-      )
+      .where((eb) => resourceKeyStartsWith(eb, prefix))
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }

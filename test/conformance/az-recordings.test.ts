@@ -3,19 +3,25 @@
  * ../shared/az-recordings (vcrpy YAML recorded against Azure in 2023, see its INDEX.md). Each
  * cassette runs in order, in its own resource group on one shared server (the group is deleted
  * afterwards, so cassettes that reuse a group name start clean). Interactions with what this
- * server implements — the resource group, galleries, image definitions, gallery applications,
- * and the capsOperations polls that follow their PUT/DELETE — are replayed with the recorded
- * method, path, query
- * (api-version included) and body; only the subscription id and the host change, and a poll
- * follows the URL *our* answer gave. Compared: the status code, the presence of the
- * Azure-AsyncOperation and Location headers, the body's shape (shape.ts, with its documented
- * exclusions; an empty recorded body must be empty here too) and, as these are real answers, the
- * order of the keys both bodies have.
+ * server implements — the resource group, galleries, image definitions, image versions, gallery
+ * applications, managed disks and snapshots, and the capsOperations / DiskOperations polls that
+ * follow their writes — are replayed with the recorded method, path, query (api-version
+ * included) and body; only the subscription id and the host change, and a poll follows the URL
+ * *our* answer gave. Compared: the status code, the presence of the Azure-AsyncOperation and
+ * Location headers, the body's shape (shape.ts, with its documented exclusions; an empty recorded
+ * body must be empty here too) and, as these are real answers, the order of the keys both bodies
+ * have.
+ *
+ * Azure replicates an image version in minutes and the CLI polled it several times; this server
+ * may have finished by the first poll, which is fine. Where Azure's recorded poll says the
+ * operation ended, ours is polled until it has ended too before the answers are compared, so that
+ * the GET that follows sees the finished version (with its disks' sizes), as it did on Azure.
  *
  * Everything else is skipped visibly, as subtests naming the interactions and the reason: features
- * not built yet (with their issue), calls outside this emulator (VMs, networks, blob uploads…), and
- * interactions that depend on a skipped one (a poll of a skipped operation; reads of a gallery a
- * skipped share action changed).
+ * not built yet (with their issue), calls outside this emulator (VMs, networks, blob uploads…),
+ * image versions whose source this server does not host (managed images, virtual machines, VHDs
+ * in storage accounts, edge zones) and interactions that depend on a skipped one (a poll of a
+ * skipped operation; reads of a resource a skipped call created or changed).
  *
  * The resource group is created first, from the cassette's first resource-group GET: the test
  * framework's ResourceGroupPreparer made it before recording started.
@@ -35,6 +41,7 @@ import {
   ISSUES,
   type Exclusion,
   type ShapeContext,
+  replayRegion,
 } from "./shape.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -58,7 +65,7 @@ type Kind = ShapeContext["kind"];
 
 type Target =
   | { kind: Exclude<Kind, "operation">; resource: string }
-  | { kind: "operation"; operationId: string; monitor: boolean }
+  | { kind: "operation"; operationId: string; monitor: boolean; disks: boolean }
   | { skip: string };
 
 const SUB = "^/subscriptions/[^/]+";
@@ -71,11 +78,13 @@ const IMPLEMENTED: [RegExp, Exclude<Kind, "operation">][] = [
   [new RegExp(`${SUB}/providers/Microsoft\\.Compute/galleries$`, "i"), "gallery"],
   [new RegExp(`${GALLERIES}(/[^/]+)?$`, "i"), "gallery"],
   [new RegExp(`${GALLERIES}/[^/]+/images(/[^/]+)?$`, "i"), "image"],
+  [new RegExp(`${GALLERIES}/[^/]+/images/[^/]+/versions(/[^/]+)?$`, "i"), "imageVersion"],
+  [new RegExp(`${GROUP}/providers/Microsoft\\.Compute/(disks|snapshots)(/[^/]+)?$`, "i"), "disk"],
   [new RegExp(`${GALLERIES}/[^/]+/applications(/[^/]+)?$`, "i"), "application"],
 ];
 
 const OPERATION = new RegExp(
-  `${SUB}/providers/Microsoft\\.Compute/locations/[^/]+/capsOperations/([^/]+)$`,
+  `${SUB}/providers/Microsoft\\.Compute/locations/[^/]+/(capsOperations|DiskOperations)/([^/]+)$`,
   "i",
 );
 
@@ -83,10 +92,6 @@ const OUTSIDE = "outside this emulator";
 
 /** Why the rest is not replayed, first match wins. */
 const NOT_REPLAYED: [RegExp, string][] = [
-  [
-    /\/images\/[^/]+\/versions(\/|$)/i,
-    `gallery image versions are not built yet (${ISSUES.imageVersions})`,
-  ],
   [
     // Built (test/gallery/application-versions.test.ts), but the cassette's only version is made
     // from a blob in a real storage account, which a PUT here must read: all that follows on the
@@ -103,10 +108,6 @@ const NOT_REPLAYED: [RegExp, string][] = [
   [
     /\/communityGalleries(\/|$)/i,
     `community gallery views are not built yet (${ISSUES.communityGalleries})`,
-  ],
-  [
-    /\/(disks|snapshots)(\/|$)|\/DiskOperations\//i,
-    `disks and snapshots are not built yet (${ISSUES.disks})`,
   ],
   [/Microsoft\.ResourceGraph\//i, `Azure Resource Graph (az sig list-community): ${OUTSIDE}`],
   [/\/virtualMachines(\/|$)/i, `virtual machines: ${OUTSIDE}`],
@@ -137,8 +138,9 @@ function classify(uri: string): Target {
   if (op) {
     return {
       kind: "operation",
-      operationId: op[1]!,
+      operationId: op[2]!,
       monitor: url.searchParams.get("monitor") === "true",
+      disks: op[1]!.toLowerCase() === "diskoperations",
     };
   }
   const hit = IMPLEMENTED.find(([re]) => re.test(path));
@@ -157,7 +159,7 @@ const header = (headers: Record<string, string[] | undefined>, name: string) =>
 function recordedOperations(i: Interaction): string[] {
   return ["azure-asyncoperation", "location"]
     .map((h) => header(i.response.headers, h))
-    .map((url) => (url ? /\/capsOperations\/([^/?]+)/i.exec(url)?.[1] : undefined))
+    .map((url) => (url ? /\/(?:caps|Disk)Operations\/([^/?]+)/i.exec(url)?.[1] : undefined))
     .filter((id): id is string => id !== undefined);
 }
 
@@ -213,6 +215,11 @@ async function replayCassette(
     }
   };
 
+  /** Disks and snapshots whose content was never written: Empty, or copies of such. */
+  const neverWritten = new Set<string>();
+  /** Image versions this replay created. */
+  const versions = new Set<string>();
+
   const group = await createRecordedGroup(server, interactions, ours);
   try {
     for (const [index, i] of interactions.entries()) {
@@ -260,6 +267,20 @@ async function replayCassette(
           await skip(index, `depends on skipped #${since}, which changed this resource`, true);
           continue;
         }
+        const why =
+          i.request.method === "PUT" && i.request.body
+            ? writeSkip(target, JSON.parse(i.request.body), { tainted, neverWritten, versions })
+            : undefined;
+        if (why) {
+          for (const id of recordedOperations(i)) operations.set(id, { skipped: index });
+          tainted.set(target.resource, index);
+          tainted.set(target.resource.replace(/\/[^/]+$/, ""), index);
+          await skip(index, why.reason, why.dependent);
+          continue;
+        }
+        if (i.request.method === "PUT" && i.request.body) {
+          noteWrite(target, JSON.parse(i.request.body), { neverWritten, versions });
+        }
         path = ours(`${url.pathname}${url.search}`);
       }
 
@@ -270,10 +291,20 @@ async function replayCassette(
       const shortPath = `${url.pathname.replace(/^\/subscriptions\/[^/]+/i, "")}?${new URLSearchParams(query)}`;
       await tt.test(`#${index} ${i.request.method} ${shortPath}`, async () => {
         const body = i.request.body ? ours(i.request.body) : undefined;
-        const res = await call(server, i.request.method, path, {
-          rawBody: body,
-          headers: body ? { "content-type": "application/json" } : {},
-        });
+        const send = () =>
+          call(server, i.request.method, path, {
+            rawBody: body,
+            headers: body ? { "content-type": "application/json" } : {},
+          });
+        let res = await send();
+        if (target.kind === "operation" && operationEnded(i, target.monitor)) {
+          // Azure's operation had ended by this poll; ours may still be replicating.
+          const deadline = Date.now() + POLL_LIMIT_MS;
+          while (!operationEnded(res, target.monitor) && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 100));
+            res = await send();
+          }
+        }
         if (target.kind !== "operation") {
           for (const id of recordedOperations(i)) {
             operations.set(id, {
@@ -306,6 +337,113 @@ async function replayCassette(
   } finally {
     await call(server, "DELETE", `${group}?api-version=${RG_API}`);
   }
+}
+
+/** How long a poll waits for our operation to end where Azure's recorded one had ended. */
+const POLL_LIMIT_MS = 60_000;
+
+/** Whether a poll's answer (recorded, or ours) says the operation has ended. */
+function operationEnded(
+  answer: Interaction | { status: number; json: Record<string, any> | undefined },
+  monitor: boolean,
+): boolean {
+  const status = "response" in answer ? answer.response.status.code : answer.status;
+  if (monitor) return status !== 202;
+  const body =
+    "response" in answer
+      ? (JSON.parse(answer.response.body.string || "{}") as { status?: string })
+      : answer.json;
+  return body?.status !== undefined && body.status !== "InProgress";
+}
+
+const idKey = (id: string) => resourceKey(id);
+
+/**
+ * Why a PUT cannot be replayed, if it cannot: an image version from a source this server does not
+ * host or that a skipped call made, or a copy of a disk a skipped call made.
+ */
+function writeSkip(
+  target: { kind: Kind; resource: string },
+  body: Record<string, any>,
+  seen: { tainted: Map<string, number>; neverWritten: Set<string>; versions: Set<string> },
+): { reason: string; dependent: boolean } | undefined {
+  const dependsOn = (id: string) => {
+    const since = seen.tainted.get(idKey(id));
+    return since === undefined
+      ? undefined
+      : { reason: `its source was made by skipped #${since}`, dependent: true };
+  };
+  if (target.kind === "disk") {
+    const source = body.properties?.creationData?.sourceResourceId as string | undefined;
+    return source ? dependsOn(source) : undefined;
+  }
+  if (target.kind !== "imageVersion" || seen.versions.has(target.resource)) return undefined;
+  const p = body.properties ?? {};
+  if ((p.publishingProfile?.targetExtendedLocations ?? []).length > 0) {
+    return {
+      reason: `image version replicated to edge zones (publishingProfile.targetExtendedLocations): ${OUTSIDE}`,
+      dependent: false,
+    };
+  }
+  const sp = p.storageProfile ?? {};
+  const top = (sp.source?.id ?? sp.source?.virtualMachineId) as string | undefined;
+  if (sp.source?.communityGalleryImageId) {
+    return {
+      reason: "image version from a community gallery image: not hosted here",
+      dependent: false,
+    };
+  }
+  const unhosted: [RegExp, string][] = [
+    [/\/Microsoft\.Compute\/images\//i, "a managed image (Microsoft.Compute/images)"],
+    [
+      /\/Microsoft\.Compute\/virtualMachines\//i,
+      "a virtual machine (Microsoft.Compute/virtualMachines)",
+    ],
+  ];
+  const kind = top && unhosted.find(([re]) => re.test(top))?.[1];
+  if (kind) {
+    return {
+      reason: `image version from ${kind}, which this server does not host`,
+      dependent: false,
+    };
+  }
+  if (top) return dependsOn(top);
+  const disks = [sp.osDiskImage, ...(sp.dataDiskImages ?? [])].filter((d) => d?.source);
+  if (disks.some((d) => d.source.uri)) {
+    return {
+      reason: `image version with a VHD source, a blob in a storage account made by calls ${OUTSIDE}`,
+      dependent: false,
+    };
+  }
+  for (const d of disks) {
+    const dep = dependsOn(d.source.id);
+    if (dep) return dep;
+    if (seen.neverWritten.has(idKey(d.source.id))) {
+      return {
+        reason:
+          "image version from copies of Empty disks that were never written: publishing " +
+          "all-zero content is not supported here (docs/deviations.md)",
+        dependent: false,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** Remembers what a replayed PUT made: never-written disks, created image versions. */
+function noteWrite(
+  target: { kind: Kind; resource: string },
+  body: Record<string, any>,
+  seen: { neverWritten: Set<string>; versions: Set<string> },
+) {
+  if (target.kind === "imageVersion") seen.versions.add(target.resource);
+  if (target.kind !== "disk") return;
+  const creation = body.properties?.creationData ?? {};
+  const copiesNothing =
+    creation.createOption === "Copy" &&
+    typeof creation.sourceResourceId === "string" &&
+    seen.neverWritten.has(idKey(creation.sourceResourceId));
+  if (creation.createOption === "Empty" || copiesNothing) seen.neverWritten.add(target.resource);
 }
 
 /** The resource group the test framework created before recording, as the first GET shows it. */
@@ -370,7 +508,7 @@ if (!existsSync(RECORDINGS)) {
   let server: TestServer;
   before(async () => {
     const regions = new Set(cassettes.flatMap((c) => regionsOf(c.interactions)));
-    server = await startTestServer({ regions: [...regions].sort().map((name) => ({ name })) });
+    server = await startTestServer({ regions: [...regions].sort().map(replayRegion) });
   });
   after(() => server.close());
   for (const c of cassettes) {

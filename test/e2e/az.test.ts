@@ -2,14 +2,21 @@
  * End to end with the real Azure CLI (az 2.45, Debian package `azure-cli`): the commands that
  * `ocg az-login --run` prints register this server as a cloud and log in, then `az group` and
  * `az sig` drive galleries and image definitions through their whole life, reading az's JSON.
- * az is slow (1-2 s a call), so each test does a short scenario with as few calls as it can.
+ * Then image bytes: a disk created for upload (its pages written through the access URL az
+ * grants, with @azure/storage-blob, as az 2.45 has no page upload of its own), a snapshot of it,
+ * an image version replicated to two regions, and disks deployed from it whose bytes are read
+ * back through a Read grant. az is slow (1-2 s a call), so each test does a short scenario with as
+ * few calls as it can.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { accessSync, constants, rmSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { AnonymousCredential, PageBlobClient } from "@azure/storage-blob";
 import { azLoginCommands } from "../../src/cli/az-login.js";
+import { MIB } from "../../src/formats/vhd.js";
+import { makeVhd } from "../helpers/disks.js";
 import { startTestServer, tempDir, type TestServer } from "../helpers/server.js";
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -36,9 +43,13 @@ let t: TestServer;
 let azEnv: NodeJS.ProcessEnv;
 let azHome: string;
 
+/** Every az call made, with how long it took. */
+const calls: { args: string[]; startedAt: number; ms: number }[] = [];
+
 /** Runs az with an argument array (no shell), stdin closed so that az can never prompt. */
 function run(args: string[]): Promise<AzResult> {
-  return new Promise((resolve, reject) => {
+  const startedAt = Date.now();
+  return new Promise<AzResult>((resolve, reject) => {
     const child = spawn("az", args, {
       env: azEnv,
       stdio: ["ignore", "pipe", "pipe"],
@@ -50,8 +61,15 @@ function run(args: string[]): Promise<AzResult> {
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  }).finally(() => calls.push({ args, startedAt, ms: Date.now() - startedAt }));
 }
+
+/**
+ * The longest a single az call may take. az starts in 1-5 s on a busy machine and polls a
+ * long-running operation after the server's Retry-After (1 s); without one it would sit out its
+ * default 30 s, which this bound catches.
+ */
+const SLOWEST_CALL_MS = 25_000;
 
 /** An az command that must succeed; its JSON output, parsed (undefined when az prints nothing). */
 async function az(...args: string[]): Promise<any> {
@@ -266,4 +284,376 @@ describe("az CLI against ocg", { timeout: 5 * TEST_TIMEOUT_MS }, () => {
       assert.deepEqual(await az("sig", "list", "-g", rg), []);
     },
   );
+
+  describe("image bytes: disks, snapshots, image versions, deployment", () => {
+    const rgImg = "rg-az-images";
+    const galImg = "galAzImages";
+    const def = "img-from-snapshot";
+    // Azure's smallest upload (20 MiB + the footer) keeps the test fast.
+    const vhd = makeVhd(20);
+    let defId: string;
+    let versionId: string;
+    let snapshotId: string;
+    let started: number;
+
+    /** Grants `level` access to a disk with az; the SAS URL az prints. */
+    const grant = async (name: string, level: "Read" | "Write") => {
+      const access = await az(
+        "disk",
+        "grant-access",
+        "-g",
+        rgImg,
+        "-n",
+        name,
+        "--access-level",
+        level,
+        "--duration-in-seconds",
+        "3600",
+      );
+      assert.match(access.accessSas, /^https:\/\/localhost:\d+\/md-[0-9a-f]+\/[0-9a-f]+\/abcd\?/);
+      return access.accessSas as string;
+    };
+
+    test(
+      "a disk created for upload, written through its access URL, then snapshotted",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        started = Date.now();
+        await az("group", "create", "-n", rgImg, "-l", "eastus");
+        const disk = await az(
+          "disk",
+          "create",
+          "-g",
+          rgImg,
+          "-n",
+          "uploaded",
+          "--upload-type",
+          "Upload",
+          "--upload-size-bytes",
+          String(vhd.length),
+          "--sku",
+          "Standard_LRS",
+        );
+        assert.equal(disk.provisioningState, "Succeeded");
+        assert.equal(disk.diskState, "ReadyToUpload");
+        assert.equal(disk.creationData.createOption, "Upload");
+        assert.equal(disk.creationData.uploadSizeBytes, vhd.length);
+        assert.equal(disk.location, "eastus");
+        assert.equal(disk.sku.name, "Standard_LRS");
+
+        const blob = new PageBlobClient(
+          await grant("uploaded", "Write"),
+          new AnonymousCredential(),
+        );
+        for (let at = 0; at < vhd.length; at += 4 * MIB) {
+          const piece = vhd.subarray(at, Math.min(vhd.length, at + 4 * MIB));
+          if (piece.some((b) => b !== 0)) await blob.uploadPages(piece, at, piece.length);
+        }
+        await az("disk", "revoke-access", "-g", rgImg, "-n", "uploaded");
+        const sealed = await az("disk", "show", "-g", rgImg, "-n", "uploaded");
+        assert.equal(sealed.diskState, "Unattached");
+        assert.equal(sealed.diskSizeBytes, vhd.length - 512);
+
+        const snapshot = await az(
+          "snapshot",
+          "create",
+          "-g",
+          rgImg,
+          "-n",
+          "snap1",
+          "--source",
+          "uploaded",
+        );
+        snapshotId = snapshot.id;
+        assert.equal(
+          snapshotId,
+          `/subscriptions/${sub}/resourceGroups/${rgImg}/providers/Microsoft.Compute/snapshots/snap1`,
+        );
+        assert.equal(snapshot.provisioningState, "Succeeded");
+        assert.equal(snapshot.creationData.createOption, "Copy");
+        assert.equal(snapshot.creationData.sourceResourceId, sealed.id);
+        assert.equal(snapshot.creationData.sourceUniqueId, sealed.uniqueId);
+        assert.equal(snapshot.diskSizeBytes, vhd.length - 512);
+      },
+    );
+
+    test(
+      "an image version from the snapshot, replicated to two regions; managed images refused",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        await az("sig", "create", "-g", rgImg, "-r", galImg);
+        const definition = await az(
+          "sig",
+          "image-definition",
+          "create",
+          "-g",
+          rgImg,
+          "-r",
+          galImg,
+          "-i",
+          def,
+          "--os-type",
+          "linux",
+          "-p",
+          "pub2",
+          "-f",
+          "offer2",
+          "-s",
+          "sku2",
+        );
+        defId = definition.id;
+        versionId = `${defId}/versions/1.0.0`;
+
+        const created = await az(
+          "sig",
+          "image-version",
+          "create",
+          "-g",
+          rgImg,
+          "-r",
+          galImg,
+          "-i",
+          def,
+          "-e",
+          "1.0.0",
+          "--os-snapshot",
+          snapshotId,
+          "--target-regions",
+          "eastus=2",
+          "westus",
+        );
+        // az waited for the operation: replication is complete when it prints.
+        assert.equal(created.id, versionId);
+        assert.equal(created.provisioningState, "Succeeded");
+        assert.equal(created.location, "eastus");
+        const profile = created.publishingProfile;
+        assert.deepEqual(
+          profile.targetRegions.map((r: any) => [
+            r.name,
+            r.regionalReplicaCount,
+            r.storageAccountType,
+            r.excludeFromLatest,
+          ]),
+          [
+            ["East US", 2, "Standard_LRS", null],
+            ["West US", 1, "Standard_LRS", null],
+          ],
+        );
+        assert.equal(profile.replicaCount, 1);
+        assert.equal(profile.excludeFromLatest, false);
+        assert.equal(profile.storageAccountType, "Standard_LRS");
+        assert.ok(!Number.isNaN(Date.parse(profile.publishedDate)));
+        assert.equal(created.safetyProfile.allowDeletionOfReplicatedLocations, false);
+        assert.equal(created.safetyProfile.reportedForPolicyViolation, false);
+        const os = created.storageProfile.osDiskImage;
+        assert.equal(os.source.id, snapshotId);
+        assert.equal(os.hostCaching, "ReadWrite");
+        assert.equal(os.sizeInGb, 1);
+        assert.equal(created.storageProfile.source, null);
+
+        const status = await az(
+          "sig",
+          "image-version",
+          "show",
+          "-g",
+          rgImg,
+          "-r",
+          galImg,
+          "-i",
+          def,
+          "-e",
+          "1.0.0",
+          "--expand",
+          "ReplicationStatus",
+        );
+        assert.deepEqual(status.replicationStatus, {
+          aggregatedState: "Completed",
+          summary: [
+            { region: "East US", state: "Completed", details: "", progress: 100 },
+            { region: "West US", state: "Completed", details: "", progress: 100 },
+          ],
+        });
+
+        // We host no managed images: az prints an error that says so and names the property.
+        const image = `/subscriptions/${sub}/resourceGroups/${rgImg}/providers/Microsoft.Compute/images/captured`;
+        const refused = await azFails(
+          "InvalidParameter",
+          "sig",
+          "image-version",
+          "create",
+          "-g",
+          rgImg,
+          "-r",
+          galImg,
+          "-i",
+          def,
+          "-e",
+          "1.0.1",
+          "--managed-image",
+          image,
+        );
+        assert.match(
+          refused,
+          /is a managed image \(Microsoft\.Compute\/images\), which this server does not host/,
+        );
+        assert.match(refused, /Target: properties\.storageProfile\.source\.id/);
+      },
+    );
+
+    test(
+      "an image version gains a region by update and is listed",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const updated = await az(
+          "sig",
+          "image-version",
+          "update",
+          "-g",
+          rgImg,
+          "-r",
+          galImg,
+          "-i",
+          def,
+          "-e",
+          "1.0.0",
+          "--add",
+          "publishingProfile.targetRegions",
+          "name=westeurope",
+        );
+        assert.equal(updated.provisioningState, "Succeeded");
+        assert.deepEqual(
+          updated.publishingProfile.targetRegions.map((r: any) => [r.name, r.regionalReplicaCount]),
+          [
+            ["East US", 2],
+            ["West US", 1],
+            ["West Europe", 1],
+          ],
+        );
+        const listed = (await az(
+          "sig",
+          "image-version",
+          "list",
+          "-g",
+          rgImg,
+          "-r",
+          galImg,
+          "-i",
+          def,
+        )) as any[];
+        assert.deepEqual(
+          listed.map((v) => [v.id, v.provisioningState, v.publishingProfile.targetRegions.length]),
+          [[versionId, "Succeeded", 3]],
+        );
+      },
+    );
+
+    test(
+      "disks from the image, by version and by definition (latest), read back byte for byte",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const deploy = (name: string, region: string, reference: string) =>
+          az(
+            "disk",
+            "create",
+            "-g",
+            rgImg,
+            "-n",
+            name,
+            "-l",
+            region,
+            "--gallery-image-reference",
+            reference,
+          );
+        const byVersion = await deploy("from-version-westus", "westus", versionId);
+        assert.equal(byVersion.location, "westus");
+        assert.equal(byVersion.provisioningState, "Succeeded");
+        assert.equal(byVersion.diskState, "Unattached");
+        assert.equal(byVersion.creationData.createOption, "FromImage");
+        assert.equal(byVersion.creationData.galleryImageReference.id, versionId);
+        assert.equal(byVersion.diskSizeBytes, vhd.length - 512);
+        assert.equal(byVersion.osType, "Linux");
+        const byLatest = await deploy("from-latest-eastus", "eastus", defId);
+        assert.equal(byLatest.location, "eastus");
+        assert.equal(byLatest.creationData.galleryImageReference.id, defId);
+        assert.equal(byLatest.diskSizeBytes, vhd.length - 512);
+
+        for (const name of ["from-version-westus", "from-latest-eastus"]) {
+          const blob = new PageBlobClient(await grant(name, "Read"), new AnonymousCredential());
+          const bytes = await blob.downloadToBuffer();
+          assert.ok(bytes.equals(vhd), `${name}: the bytes read back differ from the upload`);
+          await az("disk", "revoke-access", "-g", rgImg, "-n", name);
+        }
+
+        // Not replicated to australiacentral: refused as Azure refuses it.
+        const missing = await azFails(
+          "GalleryImageNotFound",
+          "disk",
+          "create",
+          "-g",
+          rgImg,
+          "-n",
+          "nowhere",
+          "-l",
+          "australiacentral",
+          "--gallery-image-reference",
+          versionId,
+        );
+        assert.match(missing, /is not available in australiacentral region/);
+      },
+    );
+
+    test("an image version is deleted", { timeout: TEST_TIMEOUT_MS }, async (tt) => {
+      await az(
+        "sig",
+        "image-version",
+        "delete",
+        "-g",
+        rgImg,
+        "-r",
+        galImg,
+        "-i",
+        def,
+        "-e",
+        "1.0.0",
+      );
+      await azFails(
+        "ResourceNotFound",
+        "sig",
+        "image-version",
+        "show",
+        "-g",
+        rgImg,
+        "-r",
+        galImg,
+        "-i",
+        def,
+        "-e",
+        "1.0.0",
+      );
+      assert.deepEqual(
+        await az("sig", "image-version", "list", "-g", rgImg, "-r", galImg, "-i", def),
+        [],
+      );
+      // Disks deployed from it keep their bytes (they hold their own reference to the content).
+      const blob = new PageBlobClient(
+        await grant("from-version-westus", "Read"),
+        new AnonymousCredential(),
+      );
+      assert.ok((await blob.downloadToBuffer()).equals(vhd));
+      await az("disk", "revoke-access", "-g", rgImg, "-n", "from-version-westus");
+
+      // Every poll was answered with Retry-After: 1, so az never sat out its default 30 s: the
+      // scenario's time is az's own start-up, call after call.
+      const mine = calls.filter((c) => c.startedAt >= started);
+      const slowest = mine.reduce((a, b) => (b.ms > a.ms ? b : a));
+      const seconds = (Date.now() - started) / 1000;
+      tt.diagnostic(
+        `image bytes with az: ${seconds.toFixed(1)} s for ${mine.length} az calls; slowest ${(slowest.ms / 1000).toFixed(1)} s (az ${slowest.args.slice(0, 3).join(" ")})`,
+      );
+      assert.ok(
+        slowest.ms < SLOWEST_CALL_MS,
+        `az ${slowest.args.join(" ")} took ${slowest.ms} ms: did az wait out a poll interval?`,
+      );
+    });
+  });
 });

@@ -22,7 +22,8 @@ describe("image versions", () => {
     `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/galleries/${GALLERY}/images/${IMAGE}/versions`;
 
   before(async () => {
-    t = await startTestServer();
+    // No grace period: the last test checks garbage collection leaves nothing behind.
+    t = await startTestServer({ gcGraceSeconds: 0 });
     await t.resources.resourceGroups.createOrUpdate(RG, { location: HOME });
     await t.compute.galleries.beginCreateOrUpdateAndWait(RG, GALLERY, { location: HOME });
     await t.compute.galleryImages.beginCreateOrUpdateAndWait(RG, GALLERY, IMAGE, {
@@ -116,6 +117,41 @@ describe("image versions", () => {
       if (status === "InProgress") await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(status, "Succeeded");
+  });
+
+  it("answers in Azure's shape: regional excludeFromLatest as sent, data disks in Azure's key order", async () => {
+    const path = `${versionsPath()}/1.0.2?api-version=2022-03-03`;
+    const res = await call(t, "PUT", path, {
+      body: {
+        location: HOME,
+        properties: {
+          publishingProfile: {
+            targetRegions: [{ name: "eastus", excludeFromLatest: false }, { name: "westus" }],
+          },
+          storageProfile: {
+            osDiskImage: { source: { id: diskId } },
+            dataDiskImages: [{ lun: 2, source: { id: diskId } }],
+          },
+        },
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const poll = new URL(String(res.headers.get("azure-asyncoperation")));
+    for (let i = 0; i < 200; i++) {
+      if ((await call(t, "GET", poll.pathname + poll.search)).json.status !== "InProgress") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const shown = (await call(t, "GET", path)).json.properties;
+    const [east, west] = shown.publishingProfile.targetRegions;
+    assert.equal(east.excludeFromLatest, false, "sent false: echoed");
+    assert.ok(!("excludeFromLatest" in west), "not sent: absent");
+    // test_gallery_specialized#50: lun, sizeInGB, hostCaching, source.
+    assert.deepEqual(
+      Object.keys(shown.storageProfile.dataDiskImages[0]).filter((k) => k !== "contentSha256"),
+      ["lun", "sizeInGB", "hostCaching", "source"],
+    );
+    assert.equal(shown.storageProfile.dataDiskImages[0].hostCaching, "ReadOnly");
+    assert.equal((await call(t, "DELETE", path)).status, 202);
   });
 
   it("adds and removes regions later, refusing a removal unless it is allowed", async () => {
@@ -273,6 +309,19 @@ describe("image versions", () => {
         {
           storageProfile: source,
           publishingProfile: {
+            targetExtendedLocations: [
+              { name: "westus", extendedLocation: { name: "losangeles", type: "EdgeZone" } },
+            ],
+          },
+        },
+        400,
+        "properties.publishingProfile.targetExtendedLocations",
+      ],
+      [
+        "3.0.0",
+        {
+          storageProfile: source,
+          publishingProfile: {
             targetRegions: [
               { name: "eastus" },
               { name: "westus", storageAccountType: "Standard_ZRS" },
@@ -290,6 +339,16 @@ describe("image versions", () => {
         },
         400,
         "properties.publishingProfile.targetRegions[1].name",
+      ],
+      [
+        "3.0.0",
+        {
+          storageProfile: {
+            source: { id: diskId.replace(/\/disks\/[^/]+$/, "/images/managedImage1") },
+          },
+        },
+        400,
+        "properties.storageProfile.source.id",
       ],
       [
         "3.0.0",
@@ -326,5 +385,24 @@ describe("image versions", () => {
       "1.0.0",
       "2.0.0",
     ]);
+  });
+
+  it("gives every chunk back once versions and their source are deleted", async () => {
+    for await (const v of t.compute.galleryImageVersions.listByGalleryImage(RG, GALLERY, IMAGE)) {
+      await t.compute.galleryImageVersions.beginDeleteAndWait(RG, GALLERY, IMAGE, v.name!);
+    }
+    await t.compute.disks.beginDeleteAndWait(RG, "src");
+    await t.server.collectGarbage();
+    for (const location of [
+      "eastus-1",
+      "eastus-2",
+      "eastus-3",
+      "westus",
+      "westeurope-1",
+      "westeurope-2",
+      "westeurope-3",
+    ]) {
+      assert.equal(chunkCount(t.dataDir, location), 0, location);
+    }
   });
 });

@@ -1,16 +1,20 @@
 /**
  * Managed disks and snapshots on their ARM paths (DiskRP): PUT, PATCH, GET, DELETE, lists by group
- * and subscription, and the access actions `beginGetAccess` / `endGetAccess`. Writes answer with
- * the finished resource at once (200/201; our metadata commits before the answer), which both the
- * JS SDK's and az's pollers accept as a completed operation.
+ * and subscription, and the access actions `beginGetAccess` / `endGetAccess`. A PUT that creates
+ * answers as Azure does, 202 with a `DiskOperations` operation to poll (az 2.45's generated
+ * client refuses a 201: the spec declares 200 and 202 only); the operation has already succeeded
+ * and its poll shows the disk as `properties.output`. Other writes answer with the finished
+ * resource at once (200).
  */
+import { randomUUID } from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ResourcePath } from "../../domain/ids.js";
-import type { ResourceRecord } from "../../domain/resource.js";
+import type { ResourceRecord, Store } from "../../domain/resource.js";
 import type { DiskService } from "../../disks/disk-service.js";
 import { VhdError } from "../../formats/vhd.js";
 import { ArmError } from "../arm/errors.js";
+import { armTime } from "../arm/timestamps.js";
 import { baseUrlOf } from "../arm/lro.js";
 import { pageBody, pageRequest } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
@@ -24,6 +28,8 @@ const ORDER = [
   "hyperVGeneration",
   "creationData",
   "diskSizeGB",
+  "diskIOPSReadWrite",
+  "diskMBpsReadWrite",
   "encryption",
   "incremental",
   "networkAccessPolicy",
@@ -33,6 +39,7 @@ const ORDER = [
   "diskState",
   "diskSizeBytes",
   "uniqueId",
+  "tier",
 ];
 
 const DiskSkus = ArmEnum([
@@ -95,7 +102,7 @@ const GrantBody = Type.Object(
 );
 
 /** Properties under `_` are the service's own bookkeeping (grants, sku, source) and never shown. */
-export function renderDisk(record: ResourceRecord) {
+export function renderDisk(record: ResourceRecord, provisioningState = "Succeeded") {
   const visible = Object.fromEntries(
     Object.entries(record.properties).filter(([k]) => !k.startsWith("_")),
   );
@@ -104,15 +111,51 @@ export function renderDisk(record: ResourceRecord) {
     {
       // Disks answer in one shape for every api-version and without systemData, as before.
       apiVersion: "",
-      provisioningState: "Succeeded",
+      provisioningState,
       propertyOrder: ORDER,
       envelope: { sku: record.properties._sku, zones: record.properties._zones },
     },
   );
 }
 
-export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
-  const { disks } = deps;
+export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService; store: Store }) {
+  const { disks, store } = deps;
+
+  const operationsPath =
+    "/subscriptions/:subscriptionId/providers/Microsoft.Compute/locations/:location/DiskOperations/:operationId";
+  app.get(
+    operationsPath,
+    { config: { arm: { family: "disks" as const, resourceType: "locations/DiskOperations" } } },
+    async (request, reply) => {
+      const { subscriptionId, operationId } = request.params as {
+        subscriptionId: string;
+        operationId: string;
+      };
+      const op = await store.operations.get(operationId);
+      if (!op || op.subscriptionId.toLowerCase() !== subscriptionId.toLowerCase()) {
+        throw new ArmError(
+          404,
+          "OperationNotFound",
+          `The operation '${operationId}' could not be found.`,
+          "operationId",
+        );
+      }
+      if ((request.query as Record<string, string>).monitor === "true") {
+        return reply.code(200).send();
+      }
+      const body: Record<string, unknown> = { startTime: armTime(op.startTime) };
+      if (op.endTime) body.endTime = armTime(op.endTime);
+      body.status = op.status;
+      if (op.error) body.error = op.error;
+      const resource = op.resourceKey ? await store.resources.get(op.resourceKey) : undefined;
+      if (op.status === "Succeeded" && resource) {
+        body.properties = { output: renderDisk(resource) };
+      }
+      body.name = op.id;
+      return body;
+    },
+  );
+
   for (const [kind, segment, param] of [
     ["disk", "disks", "diskName"],
     ["snapshot", "snapshots", "snapshotName"],
@@ -152,7 +195,23 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
         },
         actorOf(request),
       );
-      return reply.code(created ? 201 : 200).send(renderDisk(record));
+      if (!created) return reply.code(200).send(renderDisk(record));
+      const now = new Date().toISOString();
+      const op = {
+        id: randomUUID(),
+        subscriptionId: record.subscriptionId,
+        location: record.location,
+        status: "Succeeded" as const,
+        startTime: now,
+        endTime: now,
+        error: null,
+        resourceKey: record.key,
+      };
+      await store.operations.insert(op);
+      const url = `${baseUrlOf(request)}/subscriptions/${op.subscriptionId}/providers/Microsoft.Compute/locations/${op.location}/DiskOperations/${op.id}`;
+      reply.header("Azure-AsyncOperation", `${url}?api-version=${request.armApiVersion}`);
+      reply.header("Location", `${url}?monitor=true&api-version=${request.armApiVersion}`);
+      return reply.code(202).send(renderDisk(record, "Updating"));
     });
 
     app.patch(item, { config, schema: { body: PatchBody } }, async (request) => {

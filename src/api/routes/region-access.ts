@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { isGuid } from "../../domain/ids.js";
 import type { Region, RegionCatalog } from "../../domain/regions.js";
 import type { RegionAccessRecord, Store } from "../../domain/resource.js";
+import { requireAdmin as requireAdminOf } from "../admin.js";
 import { ArmError } from "../arm/errors.js";
 
 const BASE = "/providers/Microsoft.Ocg/regionAccess";
@@ -42,17 +43,12 @@ export function regionAccessRoutes(
 ) {
   const { store, regions } = deps;
 
-  /** Azure's answer to a principal without the role: 403 AuthorizationFailed. */
-  function requireAdmin(request: FastifyRequest, action: "read" | "write" | "delete") {
-    const claims = request.armClaims!;
-    const admin = request.server.ocgAdminClientId;
-    if (admin !== "" && claims.appId.toLowerCase() === admin.toLowerCase()) return;
-    throw new ArmError(
-      403,
-      "AuthorizationFailed",
-      `The client '${claims.appId}' with object id '${claims.objectId}' does not have authorization to perform action 'Microsoft.Ocg/regionAccess/${action}' over scope '${request.url.split("?")[0]}' or the scope is invalid. Only the server's admin principal (credentials.json) manages region access.`,
+  const requireAdmin = (request: FastifyRequest, action: "read" | "write" | "delete") =>
+    requireAdminOf(
+      request,
+      `Microsoft.Ocg/regionAccess/${action}`,
+      "Only the server's admin principal (credentials.json) manages region access.",
     );
-  }
 
   function regionOf(request: FastifyRequest): Region {
     const { region } = request.params as { region: string };
