@@ -41,8 +41,6 @@ export interface Exclusion {
 
 /** Features not built yet, named as the issues that will bring them. */
 export const ISSUES = {
-  imageVersions: "issue: gallery image versions",
-  applicationVersions: "issue: gallery application versions",
   scripts: "issue: gallery scripts",
   inVMAccessControlProfiles: "issue: inVMAccessControlProfiles",
   sharing: "issue: direct sharing (POST galleries/{g}/share, sharingProfile.groups, sharingStatus)",

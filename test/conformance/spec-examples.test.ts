@@ -95,7 +95,6 @@ function versionNotReplayed(ex: Example): { skip: string } | { todo: string } | 
 
 /** Operations not built yet, by operationId, with the issue that brings them. */
 const NOT_YET: [RegExp, string][] = [
-  [/^GalleryApplicationVersions_/, ISSUES.applicationVersions],
   [/^GalleryScript(Version)?s_/, ISSUES.scripts],
   [/^GalleryInVMAccessControlProfile(Version)?s_/, ISSUES.inVMAccessControlProfiles],
   [/^GallerySharingProfile_Update$/, ISSUES.sharing],
@@ -551,6 +550,11 @@ if (!existsSync(EXAMPLES)) {
       IMPLEMENTED[ex.operationId]?.kind === "imageVersion" ? versionNotReplayed(ex) : undefined;
     if (notReplayed) {
       test(title, notReplayed);
+    } else if (/^GalleryApplicationVersions_/.test(ex.operationId)) {
+      // Every one of these versions takes its package from Azure Storage.
+      test(title, {
+        skip: "the example's application version takes its package (mediaLink) from Azure Storage (*.blob.core.windows.net), which cannot be reached from here; application versions are tested against Azurite in test/gallery/application-versions.test.ts",
+      });
     } else if (IMPLEMENTED[ex.operationId]) {
       test(title, (tt) => replay(t, ex, byName, tt));
     } else {
