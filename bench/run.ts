@@ -19,6 +19,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { bundle } from "../scripts/bundle.js";
 import { formatSummary, readProfile, summarize, type ProfileSummary } from "./profile.js";
 import { median } from "./stats.js";
 
@@ -322,13 +323,14 @@ async function main() {
   mkdirSync(resultsDir, { recursive: true });
 
   if (!args["skip-build"]) {
-    log("building dist/ (tsc -p tsconfig.build.json) …");
+    log("building dist/ as npm run build does (tsc -p tsconfig.build.json, then the bundle) …");
     const build = spawnSync(
       process.execPath,
       [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
       { cwd: root, stdio: "inherit" },
     );
     if (build.status !== 0) throw new Error("the build failed; fix it or run with --skip-build");
+    await bundle();
   }
 
   const dataDir = mkdtempSync(join(tmpdir(), "ocg-bench-"));
