@@ -236,7 +236,7 @@ async function publishRounds(
 }
 
 async function main() {
-  if (!args["skip-build"]) build();
+  if (!args["skip-build"]) await build();
   const dataDir = mkdtempSync(join(tmpdir(), "ocg-bench-images-"));
   const scratch = mkdtempSync(join(tmpdir(), "ocg-bench-cp-"));
   const results: Record<string, unknown> = {};

@@ -19,6 +19,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { build, memoryOf, type Memory } from "./lib/server.js";
 import { formatSummary, readProfile, summarize, type ProfileSummary } from "./profile.js";
 import { median } from "./stats.js";
 
@@ -129,18 +130,6 @@ process.once("SIGINT", () => {
 });
 
 // ---- /proc ----------------------------------------------------------------------------------
-
-interface Memory {
-  rssMb: number;
-  peakRssMb: number;
-}
-
-function memoryOf(pid: number): Memory {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (field: string) =>
-    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1]);
-  return { rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024 };
-}
 
 /** User and system (kernel) CPU seconds the process has used. */
 function cpuSecondsOf(pid: number): { user: number; system: number } {
@@ -322,13 +311,8 @@ async function main() {
   mkdirSync(resultsDir, { recursive: true });
 
   if (!args["skip-build"]) {
-    log("building dist/ (tsc -p tsconfig.build.json) …");
-    const build = spawnSync(
-      process.execPath,
-      [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
-      { cwd: root, stdio: "inherit" },
-    );
-    if (build.status !== 0) throw new Error("the build failed; fix it or run with --skip-build");
+    log("building dist/ as npm run build does (tsc -p tsconfig.build.json, then the bundle) …");
+    await build();
   }
 
   const dataDir = mkdtempSync(join(tmpdir(), "ocg-bench-"));

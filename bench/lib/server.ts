@@ -8,12 +8,19 @@ import { readFileSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { bundle } from "../../scripts/bundle.js";
 
 export const root = resolve(import.meta.dirname, "../..");
 
-export function build(): void {
-  const r = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
-  if (r.status !== 0) throw new Error("build failed");
+/** Builds dist/ as `npm run build` does: tsc, then the one-file bundle of the ocg command. */
+export async function build(): Promise<void> {
+  const r = spawnSync(
+    process.execPath,
+    [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
+    { cwd: root, stdio: "inherit" },
+  );
+  if (r.status !== 0) throw new Error("the build failed; fix it or run with --skip-build");
+  await bundle();
 }
 
 export interface OcgChild {

@@ -5,27 +5,23 @@
  */
 import type { FastifyRequest } from "fastify";
 import type { Store, SubscriptionRecord } from "../domain/resource.js";
-import type { TokenService } from "../identity/tokens.js";
+import type { TokenClaims, TokenService } from "../identity/tokens.js";
 import { resolveApiVersion } from "./arm/api-versions.js";
 import { ArmError } from "./arm/errors.js";
 import { isGuid } from "../domain/ids.js";
+import type { ArmRouteConfig } from "./types.js";
 
 export function armGate(tokens: TokenService, store: Store, loose: boolean) {
   const subscriptions = new Map<string, SubscriptionRecord>();
 
-  async function subscription(id: string) {
-    const key = id.toLowerCase();
-    let found = subscriptions.get(key);
-    if (!found) {
-      found = await store.identity.getSubscription(key);
-      if (found) subscriptions.set(key, found);
-    }
-    return found;
-  }
-
-  return async function gate(request: FastifyRequest) {
+  /**
+   * Undefined when the request may pass, having checked it without waiting (a token verified
+   * before, a subscription seen before: every request but the first few); otherwise a promise of
+   * the same checks. Throws, or rejects, with ARM's error.
+   */
+  return function gate(request: FastifyRequest): Promise<void> | undefined {
     const arm = request.routeOptions.config.arm;
-    if (!arm) return;
+    if (!arm) return undefined;
     const header = request.headers.authorization;
     if (!header) {
       throw new ArmError(
@@ -42,7 +38,16 @@ export function armGate(tokens: TokenService, store: Store, loose: boolean) {
         "Authentication failed. The 'Authorization' header is provided in an invalid format.",
       );
     }
-    const claims = await tokens.verify(match[1]!);
+    const claims = tokens.cached(match[1]!);
+    if (claims) return withClaims(request, arm, claims);
+    return tokens.verify(match[1]!).then((verified) => withClaims(request, arm, verified));
+  };
+
+  function withClaims(
+    request: FastifyRequest,
+    arm: ArmRouteConfig,
+    claims: TokenClaims,
+  ): Promise<void> | undefined {
     request.armClaims = claims;
     const query = request.query as Record<string, string | string[] | undefined>;
     request.armApiVersion = resolveApiVersion(
@@ -52,7 +57,7 @@ export function armGate(tokens: TokenService, store: Store, loose: boolean) {
       arm.resourceType,
     );
     const subscriptionId = (request.params as Record<string, string | undefined>).subscriptionId;
-    if (subscriptionId === undefined) return;
+    if (subscriptionId === undefined) return undefined;
     if (!isGuid(subscriptionId)) {
       throw new ArmError(
         400,
@@ -61,7 +66,21 @@ export function armGate(tokens: TokenService, store: Store, loose: boolean) {
         "subscriptionId",
       );
     }
-    const sub = await subscription(subscriptionId);
+    const key = subscriptionId.toLowerCase();
+    const known = subscriptions.get(key);
+    if (known) return checkTenant(request, claims, subscriptionId, known);
+    return store.identity.getSubscription(key).then((found) => {
+      if (found) subscriptions.set(key, found);
+      return checkTenant(request, claims, subscriptionId, found);
+    });
+  }
+
+  function checkTenant(
+    request: FastifyRequest,
+    claims: TokenClaims,
+    subscriptionId: string,
+    sub: SubscriptionRecord | undefined,
+  ): undefined {
     if (!sub) {
       throw new ArmError(
         404,
@@ -77,5 +96,6 @@ export function armGate(tokens: TokenService, store: Store, loose: boolean) {
         `The access token is from the wrong issuer '${tokens.issuerFor(claims.tenantId)}'. It must match the tenant '${tokens.issuerFor(sub.tenantId)}' associated with this subscription. Please use the authority (URL) '${request.server.ocgPublicUrl}/${sub.tenantId}' to get the token.`,
       );
     }
-  };
+    return undefined;
+  }
 }

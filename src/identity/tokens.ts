@@ -108,12 +108,18 @@ export class TokenService {
     return { accessToken, expiresIn: this.lifetimeSeconds, expiresOn: now + this.lifetimeSeconds };
   }
 
-  async verify(token: string): Promise<TokenClaims> {
+  /** The claims of a token verified before and not expired since, without waiting. */
+  cached(token: string): TokenClaims | undefined {
     const cached = this.verified.get(token);
-    if (cached) {
-      if (cached.expiresAt * 1000 > Date.now()) return cached;
-      this.verified.delete(token);
-    }
+    if (!cached) return undefined;
+    if (cached.expiresAt * 1000 > Date.now()) return cached;
+    this.verified.delete(token);
+    return undefined;
+  }
+
+  async verify(token: string): Promise<TokenClaims> {
+    const cached = this.cached(token);
+    if (cached) return cached;
     let payload;
     try {
       ({ payload } = await jwtVerify(token, this.publicKey, { algorithms: ["RS256"] }));

@@ -10,24 +10,31 @@ import type { Store } from "../domain/resource.js";
 import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SqlStore } from "./sql-store.js";
+import { SqliteReads } from "./sqlite-reads.js";
 import { withStatementCache } from "./statement-cache.js";
 
 export async function openStore(databaseUrl: string): Promise<Store> {
-  const db = new Kysely<Database>({ dialect: await dialectFor(databaseUrl) });
+  const { dialect, sqlite } = await dialectFor(databaseUrl);
+  const db = new Kysely<Database>({ dialect });
   try {
     await migrateToLatest(db as Kysely<unknown>);
   } catch (err) {
     await db.destroy();
     throw err;
   }
-  return new SqlStore(db);
+  // Prepared after the migrations: the statement needs the resources table.
+  return new SqlStore(db, false, sqlite && new SqliteReads(sqlite));
 }
 
 async function dialectFor(databaseUrl: string) {
   if (databaseUrl.startsWith("postgres://") || databaseUrl.startsWith("postgresql://")) {
     // Loaded on demand: the embedded default shouldn't pay for the PostgreSQL driver at start-up.
     const { default: pg } = await import("pg");
-    return new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 10 }) });
+    return {
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: databaseUrl, max: 10 }),
+      }),
+    };
   }
   if (databaseUrl.startsWith("sqlite:")) {
     const file = databaseUrl.slice("sqlite:".length);
@@ -39,7 +46,7 @@ async function dialectFor(databaseUrl: string) {
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
-    return new SqliteDialect({ database: withStatementCache(sqlite) });
+    return { dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), sqlite };
   }
   throw new Error(`unsupported database URL '${databaseUrl}': use sqlite:<file> or postgres://…`);
 }

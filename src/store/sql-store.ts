@@ -23,6 +23,7 @@ import type {
 } from "../domain/resource.js";
 import type { Database, ResourcesTable } from "./schema.js";
 import { resourceKeyStartsWith, SqlReplicaRepository } from "./sql-replicas.js";
+import type { ResourceRow, SqliteReads } from "./sqlite-reads.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -45,7 +46,7 @@ function toRow(r: ResourceRecord): ResourcesTable {
   };
 }
 
-function fromRow(row: Selectable<ResourcesTable>): ResourceRecord {
+function fromRow(row: ResourceRow): ResourceRecord {
   return {
     key: row.key,
     id: row.id,
@@ -67,9 +68,16 @@ const decodeContinuation = (token: string | undefined) =>
   token ? Buffer.from(token, "base64url").toString("utf8") : "";
 
 class SqlResourceRepository implements ResourceRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly direct?: SqliteReads,
+  ) {}
 
   async get(key: string) {
+    if (this.direct?.usable) {
+      const row = this.direct.resource(key);
+      return row && fromRow(row);
+    }
     const row = await this.db
       .selectFrom("resources")
       .selectAll()
@@ -481,11 +489,16 @@ export class SqlStore implements Store {
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
 
+  /**
+   * `direct`: SQLite's reads outside Kysely (see sqlite-reads.ts), for the store outside
+   * transactions only; a transaction's own reads go through its connection.
+   */
   constructor(
     private readonly db: Db,
     private readonly inTransaction = false,
+    direct?: SqliteReads,
   ) {
-    this.resources = new SqlResourceRepository(db);
+    this.resources = new SqlResourceRepository(db, inTransaction ? undefined : direct);
     this.manifests = new SqlManifestRepository(db);
     this.replicas = new SqlReplicaRepository(db);
     this.regionAccess = new SqlRegionAccessRepository(db);

@@ -278,7 +278,9 @@ function mutate(root: Json, m: Mutation): Json {
       replacement = undefined;
       break;
     case "set":
-      replacement = m.value;
+      // A copy: generated values can be shared instances (`{}`, `[]` of constantFrom), and a later
+      // mutation edits the body in place; edited, they would grow from run to run into cycles.
+      replacement = structuredClone(m.value);
       break;
     case "wrap":
       replacement = [current];
@@ -287,12 +289,12 @@ function mutate(root: Json, m: Mutation): Json {
       replacement =
         current !== null && typeof current === "object" && !Array.isArray(current)
           ? Object.defineProperty({ ...current }, m.key, {
-              value: m.value,
+              value: structuredClone(m.value),
               enumerable: true,
               writable: true,
               configurable: true,
             })
-          : m.value;
+          : structuredClone(m.value);
       break;
   }
   if (path.length === 0) return replacement === undefined ? {} : replacement;

@@ -97,18 +97,20 @@ function without(obj: Props, steps: readonly Step[]): Props {
   return { ...obj, [step.key]: next };
 }
 
-const cache = new Map<string, Step[][]>();
+/** Kind → api-version → paths: looked up per rendered item, without building a key string. */
+const cache = new Map<string, Map<string, Step[][]>>();
 
 /** The paths that `apiVersion` does not know for `kind` (memoized: few kinds and versions). */
 function newerThan(kind: string, apiVersion: string): Step[][] {
-  const id = `${kind} ${apiVersion}`;
-  let paths = cache.get(id);
+  let byVersion = cache.get(kind);
+  if (!byVersion) cache.set(kind, (byVersion = new Map()));
+  let paths = byVersion.get(apiVersion);
   if (!paths) {
     // api-versions are `YYYY-MM-DD[-suffix]`: string order is date order.
     paths = Object.entries(FIRST_VERSION[kind] ?? {})
       .filter(([, first]) => apiVersion < first)
       .map(([path]) => parse(path));
-    cache.set(id, paths);
+    byVersion.set(apiVersion, paths);
   }
   return paths;
 }

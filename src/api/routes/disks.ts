@@ -16,7 +16,7 @@ import { VhdError } from "../../formats/vhd.js";
 import { ArmError } from "../arm/errors.js";
 import { armTime } from "../arm/timestamps.js";
 import { baseUrlOf } from "../arm/lro.js";
-import { pageBody, pageRequest } from "../arm/paging.js";
+import { pageRequest, sendPage } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
 import { ArmEnum, Location, Obj, OsType, Tags } from "../schemas/common.js";
 import { actorOf } from "./tracked.js";
@@ -235,21 +235,21 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService; sto
       return reply.code(deleted ? 200 : 204).send();
     });
 
-    app.get(collection, { config }, async (request) => {
+    app.get(collection, { config }, async (request, reply) => {
       const path = pathOf(request);
       const page = await disks.service(kind).list({ ...path, names: [] }, pageRequest(request));
-      return pageBody(request, page, renderDisk);
+      return sendPage(request, reply, page, renderDisk);
     });
 
     app.get(
       `/subscriptions/:subscriptionId/providers/Microsoft.Compute/${segment}`,
       { config },
-      async (request) => {
+      async (request, reply) => {
         const { subscriptionId } = request.params as { subscriptionId: string };
         const page = await disks
           .service(kind)
           .listBySubscription(subscriptionId, pageRequest(request));
-        return pageBody(request, page, renderDisk);
+        return sendPage(request, reply, page, renderDisk);
       },
     );
 

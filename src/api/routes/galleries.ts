@@ -2,7 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Store } from "../../domain/resource.js";
 import type { ResourceService } from "../../domain/resource-service.js";
-import { pageBody, pageRequest } from "../arm/paging.js";
+import { pageRequest, sendPage } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
 import { shapeRecord } from "../arm/version-shapes.js";
 import { TrackedPatch, TrackedPut } from "../schemas/common.js";
@@ -102,10 +102,10 @@ export function galleryRoutes(app: FastifyInstance, deps: { store: Store } & Gal
   app.get(
     "/subscriptions/:subscriptionId/providers/Microsoft.Compute/galleries",
     { config: { arm: { family: "gallery", resourceType: "galleries" } } },
-    async (request) => {
+    async (request, reply) => {
       const { subscriptionId } = request.params as { subscriptionId: string };
       const page = await deps.galleries.listBySubscription(subscriptionId, pageRequest(request));
-      return pageBody(request, page, (r) =>
+      return sendPage(request, reply, page, (r) =>
         renderResource(shapeRecord("galleries", request.armApiVersion, r), {
           apiVersion: request.armApiVersion,
           provisioningState: "Succeeded",

@@ -10,7 +10,7 @@ import type { ResourceRecord, Store } from "../../domain/resource.js";
 import type { ResourceGroupService } from "../../resources/resource-groups.js";
 import { ArmError } from "../arm/errors.js";
 import { baseUrlOf } from "../arm/lro.js";
-import { pageBody, pageRequest } from "../arm/paging.js";
+import { pageRequest, sendPage } from "../arm/paging.js";
 import { Location, Obj, Tags } from "../schemas/common.js";
 import { actorOf } from "./tracked.js";
 
@@ -108,9 +108,9 @@ export function resourceGroupRoutes(
     async (_request, reply) => reply.code(200).send(),
   );
 
-  app.get("/subscriptions/:subscriptionId/resourcegroups", { config }, async (request) => {
+  app.get("/subscriptions/:subscriptionId/resourcegroups", { config }, async (request, reply) => {
     const page = await groups.list(params(request).subscriptionId, pageRequest(request));
-    return pageBody(request, page, render);
+    return sendPage(request, reply, page, render);
   });
 
   const move = async (request: FastifyRequest) => {

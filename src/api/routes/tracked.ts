@@ -10,7 +10,7 @@ import type { ResourceRecord, Store } from "../../domain/resource.js";
 import type { ResourceService, WriteContext } from "../../domain/resource-service.js";
 import type { ApiFamily } from "../arm/api-versions.js";
 import { finishedOperation } from "../arm/lro.js";
-import { pageBody, pageRequest } from "../arm/paging.js";
+import { pageRequest, sendPage } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
 import { shapeRecord } from "../arm/version-shapes.js";
 
@@ -123,8 +123,8 @@ export function trackedRoutes(app: FastifyInstance, store: Store, kind: TrackedK
     return reply.code(202).send();
   });
 
-  app.get(kind.collection, { config }, async (request) => {
+  app.get(kind.collection, { config }, async (request, reply) => {
     const page = await kind.service.list(pathOf(request, false), pageRequest(request));
-    return pageBody(request, page, (r) => render(request, r, "Succeeded"));
+    return sendPage(request, reply, page, (r) => render(request, r, "Succeeded"));
   });
 }

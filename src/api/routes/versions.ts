@@ -13,7 +13,7 @@ import type { VersionService } from "../../gallery/version-lifecycle.js";
 import { versionStateOf } from "../../gallery/versions.js";
 import { ArmError } from "../arm/errors.js";
 import { baseUrlOf, finishedOperation, POLL_AFTER_SECONDS } from "../arm/lro.js";
-import { pageBody, pageRequest } from "../arm/paging.js";
+import { sendPage, pageRequest } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
 import { actorOf } from "./tracked.js";
 
@@ -173,11 +173,11 @@ export function versionRoutes(
     return reply.code(202).send();
   });
 
-  app.get(kind.collection, { config }, async (request) => {
+  app.get(kind.collection, { config }, async (request, reply) => {
     const page = await kind.service.list(pathOf(request, false), pageRequest(request));
     const items = await Promise.all(
       page.items.map((r) => render(request, r, versionStateOf(r.properties))),
     );
-    return pageBody(request, { ...page, items }, (r) => r);
+    return sendPage(request, reply, { ...page, items }, (r) => r);
   });
 }
