@@ -430,6 +430,8 @@ export interface DownloadResult {
   bytesReceived: number;
   requests: number;
   seconds: number;
+  /** The transfer alone (without the grant, the page list and the SHA-256). */
+  downloadSeconds: number;
   sha256?: string;
 }
 
@@ -564,6 +566,7 @@ export async function downloadDisk(
       await fd.close();
       fd = undefined;
       await rename(partial, options.file);
+      const downloadSeconds = (Date.now() - downloadStarted) / 1000;
 
       let sha256: string | undefined;
       if (options.sha256) sha256 = await fileSha256(options.file);
@@ -575,6 +578,7 @@ export async function downloadDisk(
         bytesReceived: received,
         requests,
         seconds: (Date.now() - started) / 1000,
+        downloadSeconds,
         ...(sha256 ? { sha256 } : {}),
       };
     } finally {
