@@ -137,7 +137,7 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
         zones?: string[];
         properties?: Record<string, unknown>;
       };
-      const { record, created } = await disks.put(
+      const { record } = await disks.put(
         kind,
         pathOf(request),
         {
@@ -152,7 +152,8 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService }) {
         },
         actorOf(request),
       );
-      return reply.code(created ? 201 : 200).send(renderDisk(record));
+      // DiskRP answers a PUT with 200 (or 202), never 201: az's client refuses any other status.
+      return reply.code(200).send(renderDisk(record));
     });
 
     app.patch(item, { config, schema: { body: PatchBody } }, async (request) => {
