@@ -97,11 +97,12 @@ async function readExactly(fd: FileHandle, buf: Buffer, length: number, position
 }
 
 /** A raw disk of `dataBytes`: rounded up to a whole MiB (at least 20 MiB), then a footer. */
-function rawLayout(dataBytes: number, notes: string[]): UploadLayout {
+function rawLayout(dataBytes: number, what = "the disk's"): UploadLayout {
   const diskBytes = Math.max(roundUp(dataBytes, MIB), AZURE_MIN_DISK_BYTES);
+  const notes: string[] = [];
   if (diskBytes !== dataBytes) {
     notes.push(
-      `the disk's ${dataBytes} bytes are padded with zeros to ${diskBytes} (${diskBytes === AZURE_MIN_DISK_BYTES ? "Azure's minimum, 20 MiB" : "a whole MiB"})`,
+      `${what} ${dataBytes} bytes are padded with zeros to ${diskBytes} (${diskBytes === AZURE_MIN_DISK_BYTES ? "Azure's minimum, 20 MiB" : "a whole MiB"})`,
     );
   }
   return {
@@ -124,7 +125,7 @@ export async function uploadLayout(
   if (format === "vhd") return { format: "vhd", dataBytes: size, blobBytes: size, notes: [] };
   const tail = Buffer.alloc(VHD_FOOTER_SIZE);
   if (size >= VHD_FOOTER_SIZE) await readExactly(fd, tail, VHD_FOOTER_SIZE, size - VHD_FOOTER_SIZE);
-  if (format === "raw" || tail.toString("latin1", 0, 8) !== "conectix") return rawLayout(size, []);
+  if (format === "raw" || tail.toString("latin1", 0, 8) !== "conectix") return rawLayout(size);
 
   let footer;
   try {
@@ -152,9 +153,10 @@ export async function uploadLayout(
   if (diskBytes % MIB !== 0 || diskBytes < AZURE_MIN_DISK_BYTES) {
     // A fixed VHD sized by CHS geometry (qemu-img without force_size): Azure refuses it, so its
     // disk is sent as a raw disk, padded, with a new footer.
-    return rawLayout(diskBytes, [
-      `${file} is a fixed VHD whose size Azure refuses; its footer is replaced`,
-    ]);
+    return rawLayout(
+      diskBytes,
+      `${file} is a fixed VHD whose size Azure refuses: its footer is replaced and its`,
+    );
   }
   return { format: "vhd", dataBytes: size, blobBytes: size, notes: [] };
 }

@@ -131,6 +131,22 @@ describe("ocg disk upload and download", () => {
     assert.ok(readFileSync(rawOut).equals(vhd.subarray(0, 24 * MIB)), "raw drops the footer");
   });
 
+  it("pads a fixed VHD whose size is not a whole MiB (qemu-img's CHS sizes), with a new footer", async () => {
+    const diskBytes = 21 * MIB + 3 * 512;
+    const data = Buffer.alloc(diskBytes);
+    randomBytes(5000).copy(data, diskBytes - 5000);
+    const file = join(dir, "chs.vhd");
+    writeFileSync(file, Buffer.concat([data, createVhdFooter(diskBytes)]));
+    const up = await disk("upload", "-g", RG, "-n", "chs", "-l", "eastus", "--file", file);
+    assert.equal(up.status, 0, up.stderr);
+    assert.equal(JSON.parse(up.stdout).format, "raw");
+    assert.match(up.stderr, /is a fixed VHD whose size Azure refuses: its footer is replaced/);
+    const out = join(dir, "chs.raw");
+    const down = await disk("download", "-g", RG, "-n", "chs", "--file", out, "--format", "raw");
+    assert.equal(down.status, 0, down.stderr);
+    assert.ok(readFileSync(out).equals(Buffer.concat([data, Buffer.alloc(22 * MIB - diskBytes)])));
+  });
+
   it("refuses a dynamic VHD with a way to convert it, creating nothing", async () => {
     // A dynamic VHD's file ends in a footer of type 3 (its blocks sit before it).
     const footer = createVhdFooter(64 * MIB);
