@@ -1,15 +1,19 @@
 /**
  * End to end with the real Azure CLI (az 2.45, Debian package `azure-cli`): the commands that
  * `ocg az-login --run` prints register this server as a cloud and log in, then `az group` and
- * `az sig` drive galleries and image definitions through their whole life, reading az's JSON.
+ * `az sig` drive galleries and image definitions through their whole life, reading az's JSON; and
+ * the README's walk from a disk file to a deployed disk runs with `ocg disk` and az.
  * az is slow (1-2 s a call), so each test does a short scenario with as few calls as it can.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { accessSync, constants, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { accessSync, constants, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { azLoginCommands } from "../../src/cli/az-login.js";
+import { MIB } from "../../src/formats/vhd.js";
+import { ocg } from "../helpers/cli.js";
 import { startTestServer, tempDir, type TestServer } from "../helpers/server.js";
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -264,6 +268,67 @@ describe("az CLI against ocg", { timeout: 5 * TEST_TIMEOUT_MS }, () => {
       await az("sig", "delete", "-g", rg, "-r", gallery);
       await azFails("ResourceNotFound", "sig", "show", "-g", rg, "-r", gallery);
       assert.deepEqual(await az("sig", "list", "-g", rg), []);
+    },
+  );
+
+  test(
+    "from a disk file to a deployed disk, as the README walks it (ocg disk upload/download, az)",
+    { timeout: 2 * TEST_TIMEOUT_MS },
+    async () => {
+      const g = "galWalk";
+      const dir = tempDir("az-walk");
+      // A raw disk of 21 MiB + 1000 bytes: padded to 22 MiB and given a footer by the upload.
+      const raw = Buffer.alloc(21 * MIB + 1000);
+      randomBytes(MIB).copy(raw, 3 * MIB);
+      randomBytes(1000).copy(raw, 21 * MIB);
+      writeFileSync(join(dir, "disk.raw"), raw);
+      const cli = async (...args: string[]) => {
+        const r = await ocg("disk", ...args, "--data-dir", t.dataDir);
+        assert.equal(r.status, 0, r.stderr);
+        return JSON.parse(r.stdout);
+      };
+
+      const uploaded = await cli(
+        ...["upload", "-g", rg, "-n", "walk-src", "-l", "eastus", "--file", join(dir, "disk.raw")],
+        ...["--os-type", "Linux", "--hyper-v-generation", "V2"],
+      );
+      await az("sig", "create", "-g", rg, "-r", g);
+      await az(
+        ...["sig", "image-definition", "create", "-g", rg, "-r", g, "-i", "walk"],
+        ...["--os-type", "linux", "-p", "p", "-f", "f", "-s", "s", "--hyper-v-generation", "V2"],
+      );
+      const diskId = (await az("disk", "show", "-g", rg, "-n", "walk-src")).id;
+      assert.equal(diskId, uploaded.id);
+      const version = await az(
+        ...["sig", "image-version", "create", "-g", rg, "-r", g, "-i", "walk", "-e", "1.0.0"],
+        ...["--os-snapshot", diskId, "--target-regions", "eastus", "westus"],
+      );
+      assert.equal(version.provisioningState, "Succeeded");
+      assert.equal(version.storageProfile.osDiskImage.source.id, diskId);
+      const status = await az(
+        ...["sig", "image-version", "show", "-g", rg, "-r", g, "-i", "walk", "-e", "1.0.0"],
+        ...["--expand", "ReplicationStatus"],
+      );
+      assert.equal(status.replicationStatus.aggregatedState, "Completed");
+      assert.deepEqual(
+        status.replicationStatus.summary.map((r: any) => [r.region, r.state]).sort(),
+        [
+          ["East US", "Completed"],
+          ["West US", "Completed"],
+        ],
+      );
+      const deployed = await az(
+        ...["disk", "create", "-g", rg, "-n", "walk-deployed", "-l", "westus"],
+        ...["--gallery-image-reference", version.id, "--hyper-v-generation", "V2"],
+      );
+      assert.equal(deployed.diskState, "Unattached");
+      assert.equal(deployed.hyperVGeneration, "V2");
+
+      const out = join(dir, "deployed.raw");
+      await cli("download", "-g", rg, "-n", "walk-deployed", "--file", out, "--format", "raw");
+      const padded = Buffer.concat([raw, Buffer.alloc(22 * MIB - raw.length)]);
+      assert.ok(readFileSync(out).equals(padded), "the deployed disk is the uploaded file");
+      rmSync(dir, { recursive: true, force: true });
     },
   );
 });
