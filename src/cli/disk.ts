@@ -494,10 +494,10 @@ export async function downloadDisk(
     (s) => s,
     () => undefined,
   );
+  if (exists && !exists.isFile()) throw new DiskCommandError(`${options.file} is not a file`);
   if (exists && !options.overwrite) {
     throw new DiskCommandError(`${options.file} exists: use --overwrite to replace it`);
   }
-  if (exists && !exists.isFile()) throw new DiskCommandError(`${options.file} is not a file`);
   const client = new ApiClient(credentials, { maxSockets: concurrency });
   const path = diskPath(credentials, options.resourceGroup, options.name);
   const partial = `${options.file}.partial`;

@@ -229,6 +229,7 @@ describe("ocg disk upload and download", () => {
         1,
         /cannot find the disk: ResourceNotFound/,
       ],
+      [["download", "-g", RG, "-n", "fromvhd", "--file", dir, "--overwrite"], 1, /is not a file/],
     ];
     for (const [args, status, message] of cases) {
       const r = await disk(...args);
