@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../config/config.js";
 import type { Credentials } from "../identity/bootstrap.js";
 import { azLoginCommands } from "./az-login.js";
+import { diskCommand } from "./disk.js";
 import { regionAccess } from "./region-access.js";
 
 const USAGE = `Usage:
@@ -21,6 +22,12 @@ const USAGE = `Usage:
   ocg region-access list [--region R] [--subscription S] [--data-dir DIR]
                                         manage which subscriptions may deploy in restricted
                                         regions (asks the running server, as its admin)
+  ocg disk upload -g RG -n NAME -l LOCATION --file PATH [--os-type Linux|Windows]
+            [--hyper-v-generation V1|V2] [--format auto|vhd|raw] [--concurrency N] [--data-dir DIR]
+                                        a fixed VHD or a raw disk image to a new managed disk
+  ocg disk download -g RG -n NAME --file PATH [--format vhd|raw] [--sha256] [--overwrite]
+            [--concurrency N] [--data-dir DIR]
+                                        a managed disk to a (sparse) local file
 `;
 
 function readCredentials(dataDir: string): Credentials {
@@ -37,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest,
-    allowPositionals: command === "region-access",
+    allowPositionals: command === "region-access" || command === "disk",
     options: {
       "data-dir": { type: "string" },
       host: { type: "string" },
@@ -53,6 +60,16 @@ async function main(argv: string[]): Promise<number> {
       run: { type: "boolean" },
       region: { type: "string" },
       subscription: { type: "string" },
+      "resource-group": { type: "string", short: "g" },
+      name: { type: "string", short: "n" },
+      location: { type: "string", short: "l" },
+      file: { type: "string" },
+      "os-type": { type: "string" },
+      "hyper-v-generation": { type: "string" },
+      format: { type: "string" },
+      concurrency: { type: "string" },
+      sha256: { type: "boolean" },
+      overwrite: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -114,6 +131,23 @@ async function main(argv: string[]): Promise<number> {
         subscription: values.subscription,
       });
       if (out) process.stdout.write(out + "\n");
+      return 0;
+    }
+    case "disk": {
+      // Ctrl-C ends an upload cleanly (the half-made disk is deleted); a second one exits.
+      const abort = new AbortController();
+      process.once("SIGINT", () => {
+        process.stderr.write("\ninterrupted: cleaning up (Ctrl-C again to quit at once)\n");
+        abort.abort();
+        process.once("SIGINT", () => process.exit(130));
+      });
+      const tty = process.stderr.isTTY;
+      const out = await diskCommand(() => readCredentials(dataDir), positionals[0], values, {
+        signal: abort.signal,
+        log: (line, final) =>
+          process.stderr.write(tty ? `\r\x1b[K${line}${final ? "\n" : ""}` : `${line}\n`),
+      });
+      process.stdout.write(out + "\n");
       return 0;
     }
     default:

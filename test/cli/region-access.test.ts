@@ -4,12 +4,10 @@
  * region; the SDK then sees the effect.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
+import { ocg as run } from "../helpers/cli.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
-const root = resolve(import.meta.dirname, "../..");
 let t: TestServer;
 before(async () => {
   t = await startTestServer();
@@ -17,24 +15,7 @@ before(async () => {
 });
 after(() => t?.close());
 
-/** Runs the CLI without blocking this process's event loop (the server runs in it). */
-function ocg(
-  ...args: string[]
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", join(root, "src/cli/ocg.ts"), ...args, "--data-dir", t.dataDir],
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
-    child.on("error", fail);
-    child.on("close", (status) => done({ status, stdout, stderr }));
-  });
-}
+const ocg = (...args: string[]) => run(...args, "--data-dir", t.dataDir);
 
 test("grant, list and revoke access to a restricted region from the command line", async () => {
   const sub = t.credentials.subscriptionId;

@@ -175,6 +175,27 @@ describe("disks: upload, seal, download", () => {
     await t.compute.disks.beginRevokeAccessAndWait(RG, "d1-copy");
   });
 
+  it("answers a PUT that creates a disk or snapshot with 202 and a DiskOperations poll (az refuses 201)", async () => {
+    const base = `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute`;
+    const body = {
+      location: LOCATION,
+      properties: { creationData: { createOption: "Empty" }, diskSizeGB: 1 },
+    };
+    const disk = await call(t, "PUT", `${base}/disks/status-202?api-version=2022-07-02`, { body });
+    assert.equal(disk.status, 202);
+    assert.match(String(disk.headers.get("azure-asyncoperation")), /\/DiskOperations\//);
+    const again = await call(t, "PUT", `${base}/disks/status-202?api-version=2022-07-02`, { body });
+    assert.equal(again.status, 200);
+    const copy = {
+      location: LOCATION,
+      properties: { creationData: { createOption: "Copy", sourceResourceId: disk.json.id } },
+    };
+    const snap = await call(t, "PUT", `${base}/snapshots/status-202?api-version=2022-03-02`, {
+      body: copy,
+    });
+    assert.equal(snap.status, 202, snap.text);
+  });
+
   it("serves an Empty disk as zeros and a footer", async () => {
     const d = await t.compute.disks.beginCreateOrUpdateAndWait(RG, "empty1", {
       location: LOCATION,

@@ -5,18 +5,21 @@
  * Then image bytes: a disk created for upload (its pages written through the access URL az
  * grants, with @azure/storage-blob, as az 2.45 has no page upload of its own), a snapshot of it,
  * an image version replicated to two regions, and disks deployed from it whose bytes are read
- * back through a Read grant. az is slow (1-2 s a call), so each test does a short scenario with as
- * few calls as it can.
+ * back through a Read grant; and the README's walk from a disk file to a deployed disk with
+ * `ocg disk` and az. az is slow (1-2 s a call), so each test does a short scenario with as few
+ * calls as it can.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { accessSync, constants, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { accessSync, constants, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AnonymousCredential, PageBlobClient } from "@azure/storage-blob";
 import { azLoginCommands } from "../../src/cli/az-login.js";
 import { MIB } from "../../src/formats/vhd.js";
 import { makeVhd } from "../helpers/disks.js";
+import { ocg } from "../helpers/cli.js";
 import { startTestServer, tempDir, type TestServer } from "../helpers/server.js";
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -656,4 +659,64 @@ describe("az CLI against ocg", { timeout: 5 * TEST_TIMEOUT_MS }, () => {
       );
     });
   });
+  test(
+    "from a disk file to a deployed disk, as the README walks it (ocg disk upload/download, az)",
+    { timeout: 2 * TEST_TIMEOUT_MS },
+    async () => {
+      const g = "galWalk";
+      const dir = tempDir("az-walk");
+      // A raw disk of 21 MiB + 1000 bytes: padded to 22 MiB and given a footer by the upload.
+      const raw = Buffer.alloc(21 * MIB + 1000);
+      randomBytes(MIB).copy(raw, 3 * MIB);
+      randomBytes(1000).copy(raw, 21 * MIB);
+      writeFileSync(join(dir, "disk.raw"), raw);
+      const cli = async (...args: string[]) => {
+        const r = await ocg("disk", ...args, "--data-dir", t.dataDir);
+        assert.equal(r.status, 0, r.stderr);
+        return JSON.parse(r.stdout);
+      };
+
+      const uploaded = await cli(
+        ...["upload", "-g", rg, "-n", "walk-src", "-l", "eastus", "--file", join(dir, "disk.raw")],
+        ...["--os-type", "Linux", "--hyper-v-generation", "V2"],
+      );
+      await az("sig", "create", "-g", rg, "-r", g);
+      await az(
+        ...["sig", "image-definition", "create", "-g", rg, "-r", g, "-i", "walk"],
+        ...["--os-type", "linux", "-p", "p", "-f", "f", "-s", "s", "--hyper-v-generation", "V2"],
+      );
+      const diskId = (await az("disk", "show", "-g", rg, "-n", "walk-src")).id;
+      assert.equal(diskId, uploaded.id);
+      const version = await az(
+        ...["sig", "image-version", "create", "-g", rg, "-r", g, "-i", "walk", "-e", "1.0.0"],
+        ...["--os-snapshot", diskId, "--target-regions", "eastus", "westus"],
+      );
+      assert.equal(version.provisioningState, "Succeeded");
+      assert.equal(version.storageProfile.osDiskImage.source.id, diskId);
+      const status = await az(
+        ...["sig", "image-version", "show", "-g", rg, "-r", g, "-i", "walk", "-e", "1.0.0"],
+        ...["--expand", "ReplicationStatus"],
+      );
+      assert.equal(status.replicationStatus.aggregatedState, "Completed");
+      assert.deepEqual(
+        status.replicationStatus.summary.map((r: any) => [r.region, r.state]).sort(),
+        [
+          ["East US", "Completed"],
+          ["West US", "Completed"],
+        ],
+      );
+      const deployed = await az(
+        ...["disk", "create", "-g", rg, "-n", "walk-deployed", "-l", "westus"],
+        ...["--gallery-image-reference", version.id, "--hyper-v-generation", "V2"],
+      );
+      assert.equal(deployed.diskState, "Unattached");
+      assert.equal(deployed.hyperVGeneration, "V2");
+
+      const out = join(dir, "deployed.raw");
+      await cli("download", "-g", rg, "-n", "walk-deployed", "--file", out, "--format", "raw");
+      const padded = Buffer.concat([raw, Buffer.alloc(22 * MIB - raw.length)]);
+      assert.ok(readFileSync(out).equals(padded), "the deployed disk is the uploaded file");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  );
 });
