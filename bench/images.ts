@@ -126,7 +126,9 @@ class Arm {
     const a = await this.http.send(
       method,
       `${this.server.url}${path}`,
-      { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
+      body === undefined
+        ? { authorization: `Bearer ${this.token}` }
+        : { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
       body === undefined ? undefined : JSON.stringify(body),
     );
     if (!ok.includes(a.status))
@@ -243,9 +245,14 @@ async function main() {
   const server = await startOcg(dataDir);
   const http = httpsClient(server.ca, 256);
   let peakRss = 0;
+  // The highest RSS sampled during each phase (VmHWM only knows the whole run).
+  let phase = "setup";
+  const phasePeaks: Record<string, number> = {};
   const sampler = setInterval(() => {
     try {
-      peakRss = Math.max(peakRss, memoryOf(server.process.pid!).peakRssMb);
+      const m = memoryOf(server.process.pid!);
+      peakRss = Math.max(peakRss, m.peakRssMb);
+      phasePeaks[phase] = Math.max(phasePeaks[phase] ?? 0, m.rssMb);
     } catch {
       /* exited */
     }
@@ -298,11 +305,13 @@ async function main() {
     );
 
     // 1. Publish v1.
+    phase = "upload v1";
     const vhdSize = statSync(join(corpus, "debian-v1.vhd")).size;
     let start = process.hrtime.bigint();
     const before = storeBytes(dataDir);
     const v1 = await uploadDisk(arm, "v1", join(corpus, "debian-v1.vhd"), vhdSize);
     console.log(`upload v1 (setup): ${seconds(start).toFixed(2)} s`);
+    phase = "publish v1";
     const { times: publishS, growth: growthV1 } = await publishRounds(
       arm,
       dataDir,
@@ -316,10 +325,12 @@ async function main() {
     );
 
     // 2. v2 after v1.
+    phase = "upload v2";
     start = process.hrtime.bigint();
     const beforeV2 = storeBytes(dataDir);
     const v2 = await uploadDisk(arm, "v2", join(corpus, "debian-v2.vhd"), vhdSize);
     console.log(`upload v2 (setup): ${seconds(start).toFixed(2)} s`);
+    phase = "replicate v2";
     const { times: v2S, growth: growthV2 } = await publishRounds(arm, dataDir, "2.0", v2, beforeV2);
     const v2Median = median(v2S);
     console.log(
@@ -330,6 +341,7 @@ async function main() {
     );
 
     // 3. 1,000 concurrent disk creations from one version.
+    phase = "1,000 creations";
     const versionId = arm.versionPath("debian", `1.0.${rounds - 1}`);
     start = process.hrtime.bigint();
     await Promise.all(
@@ -346,6 +358,7 @@ async function main() {
     console.log(`1,000 concurrent disk creations: ${createAllS.toFixed(2)} s`);
 
     // 4. 200 concurrent downloads over 4 replicas.
+    phase = "200 downloads";
     const smallSize = 32 * MIB;
     const small = Buffer.alloc(smallSize + 512);
     randomBytes(smallSize).copy(small);
@@ -406,7 +419,13 @@ async function main() {
       spread: { value: spread, goal: `≤ ${GOALS.spread}`, pass: spread <= GOALS.spread },
       rss: { value: peakRss, goal: `< ${GOALS.rssMb} MB`, pass: peakRss < GOALS.rssMb },
     };
-    console.log(`server peak RSS: ${peakRss.toFixed(0)} MB`);
+    console.log(
+      `server peak RSS: ${peakRss.toFixed(0)} MB; highest RSS sampled per phase (MB): ${Object.entries(
+        phasePeaks,
+      )
+        .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+        .join(", ")}`,
+    );
     for (const [name, g] of Object.entries(goals)) {
       console.log(`${g.pass ? "PASS" : "FAIL"} ${name}: ${g.value.toFixed(3)} (goal ${g.goal})`);
     }
@@ -422,6 +441,7 @@ async function main() {
       downloadS,
       served,
       peakRss,
+      phasePeaks,
       goals,
     });
     mkdirSync(join(root, "bench", "results"), { recursive: true });
