@@ -26,7 +26,7 @@ import { chunkLength, manifestHashes, parseManifest, type Manifest } from "../bl
 import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
 import { idOf, keyOf, TYPES, type ResourcePath } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
-import type { ManifestRecord, ResourceRecord, Store } from "../domain/resource.js";
+import type { ResourceRecord, Store } from "../domain/resource.js";
 import {
   ResourceService,
   type KindRules,
@@ -88,7 +88,9 @@ export interface GalleryImages {
     version: ResourceRecord;
     definition: ResourceRecord;
     contentKey: string;
-    manifest: ManifestRecord;
+    /** Where a complete replica in the region holds the content. */
+    location: string;
+    size: number;
   }>;
   completedReplicas(
     versionKey: string,
@@ -182,7 +184,7 @@ export class DiskService {
           properties._storageLocation as string | undefined,
         );
         // The disk keeps its reference where a replica is: its zone's, when the region has one.
-        properties._storageLocation = image.manifest.location;
+        properties._storageLocation = image.location;
         const def = image.definition.properties;
         properties._image = {
           versionKey: image.version.key,
@@ -191,7 +193,7 @@ export class DiskService {
         properties._source = {
           id: image.version.id,
           uniqueId: image.version.key,
-          diskSizeBytes: (image.manifest.manifest as { size: number }).size - VHD_FOOTER_SIZE,
+          diskSizeBytes: image.size - VHD_FOOTER_SIZE,
           osType: def.osType as string | undefined,
           hyperVGeneration: def.hyperVGeneration as string | undefined,
           imageReference: creation.galleryImageReference as CopySource["imageReference"],
@@ -212,11 +214,12 @@ export class DiskService {
       const result = await this.service(kind, tx).put(path, { ...input, properties }, ctx);
       if (result.created && image) {
         // The disk's own reference to the content: it outlives the image version.
-        await tx.manifests.put({
-          ...image.manifest,
-          resourceKey: result.record.key,
-          createdAt: ctx.now.toISOString(),
-        });
+        await tx.manifests.copy(
+          image.contentKey,
+          image.location,
+          result.record.key,
+          ctx.now.toISOString(),
+        );
       }
       if (result.created && source) {
         if (source.location !== result.record.location) {
@@ -226,13 +229,13 @@ export class DiskService {
             "location",
           );
         }
-        const m = await tx.manifests.get(source.key, storageLocationOf(source));
-        if (m)
-          await tx.manifests.put({
-            ...m,
-            resourceKey: result.record.key,
-            createdAt: ctx.now.toISOString(),
-          });
+        // An Empty source has no manifest: nothing is copied, and the copy reads as zeros too.
+        await tx.manifests.copy(
+          source.key,
+          storageLocationOf(source),
+          result.record.key,
+          ctx.now.toISOString(),
+        );
       }
       return result;
     });

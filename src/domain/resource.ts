@@ -153,6 +153,13 @@ export interface ManifestRepository {
   deleteAll(resourceKey: string): Promise<number>;
   /** Every manifest stored for a location (what garbage collection counts as references). */
   listByLocation(location: string): Promise<ManifestRecord[]>;
+  /** Where one content is stored, without reading its manifests. */
+  listLocations(resourceKey: string): Promise<string[]>;
+  /**
+   * Copy-on-write: the manifest of `fromKey` at `location` becomes `toKey`'s there too (replacing
+   * any), without the manifest passing through this process.
+   */
+  copy(fromKey: string, location: string, toKey: string, createdAt: string): Promise<void>;
   /** Every location's manifest of one content (where a replica can copy it from). */
   listByResource(resourceKey: string): Promise<ManifestRecord[]>;
   /** Removes the manifests of every resource whose key starts with `prefix` (a resource group). */

@@ -8,7 +8,7 @@
 import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
 import { keyOf, parentIdOf, TYPES, type ResourcePath } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
-import type { ManifestRecord, ReplicaRecord, ResourceRecord, Store } from "../domain/resource.js";
+import type { ReplicaRecord, ResourceRecord, Store } from "../domain/resource.js";
 import type { Properties } from "../domain/resource-service.js";
 import {
   compareVersionNames,
@@ -45,8 +45,10 @@ export interface DeployableImage {
   definition: ResourceRecord;
   /** Key of the content (one disk of the version) the new disk reads. */
   contentKey: string;
-  /** The content's manifest row at a location of a complete replica in the region. */
-  manifest: ManifestRecord;
+  /** A storage location of a complete replica in the region that holds the content. */
+  location: string;
+  /** Bytes of the content (the disk's VHD blob). */
+  size: number;
 }
 
 const MAX_LIST = 1000;
@@ -223,7 +225,8 @@ export class ImageVersionService extends VersionService {
       throw notAvailable();
     }
     const disk = lun === undefined ? "os" : `lun:${lun}`;
-    if (!versionContentsOf(version.properties).some((c) => c.disk === disk)) {
+    const content = versionContentsOf(version.properties).find((c) => c.disk === disk);
+    if (!content) {
       throw new ValidationError(
         "InvalidParameter",
         lun === undefined
@@ -234,13 +237,17 @@ export class ImageVersionService extends VersionService {
     }
     const contentKey = contentKeyOf(version.key, disk);
     const locations = new Set(inRegion.flatMap((r) => r.locations));
-    const rows = await store.manifests.listByResource(contentKey);
-    const manifest =
-      rows.find((r) => r.location === preferLocation && locations.has(r.location)) ??
-      rows.find((r) => locations.has(r.location));
-    if (!manifest) throw notAvailable();
+    // Only where the content is: its manifests are not read (a disk copies one in SQL).
+    const stored = await store.manifests.listLocations(contentKey);
+    const location =
+      stored.find((l) => l === preferLocation && locations.has(l)) ??
+      stored.find((l) => locations.has(l));
+    if (!location) throw notAvailable();
+    const size =
+      content.size ??
+      ((await store.manifests.get(contentKey, location))!.manifest as { size: number }).size;
     const definition = (await store.resources.get(version.parentKey!))!;
-    return { version, definition, contentKey, manifest };
+    return { version, definition, contentKey, location, size };
   }
 
   /**

@@ -383,6 +383,36 @@ class SqlManifestRepository implements ManifestRepository {
     return rows.map(toManifest);
   }
 
+  async listLocations(resourceKey: string) {
+    const rows = await this.db
+      .selectFrom("manifests")
+      .select("location")
+      .where("resource_key", "=", resourceKey)
+      .execute();
+    return rows.map((r) => r.location);
+  }
+
+  async copy(fromKey: string, location: string, toKey: string, createdAt: string) {
+    await this.deleteOne(toKey, location);
+    await this.db
+      .insertInto("manifests")
+      .columns(["resource_key", "location", "manifest", "digest", "created_at"])
+      .expression((eb) =>
+        eb
+          .selectFrom("manifests")
+          .select([
+            eb.val(toKey).as("resource_key"),
+            "location",
+            "manifest",
+            "digest",
+            eb.val(createdAt).as("created_at"),
+          ])
+          .where("resource_key", "=", fromKey)
+          .where("location", "=", location),
+      )
+      .execute();
+  }
+
   async listByResource(resourceKey: string) {
     const rows = await this.db
       .selectFrom("manifests")

@@ -191,5 +191,41 @@ for (const dialect of DIALECTS) {
         1,
       );
     });
+
+    test("copies a manifest row in SQL, and lists where a content is stored", async () => {
+      const manifest = {
+        size: 1024,
+        chunkSize: 512,
+        sha256: "ab".repeat(32),
+        chunks: [[0, "cd".repeat(32)]],
+      };
+      await store.manifests.put({
+        resourceKey: "src|os",
+        location: "eastus-1",
+        manifest,
+        digest: manifest.sha256,
+        createdAt: "2026-01-01T00:00:00.000Z",
+      });
+      await store.manifests.put({
+        resourceKey: "src|os",
+        location: "westus",
+        manifest,
+        digest: manifest.sha256,
+        createdAt: "2026-01-01T00:00:00.000Z",
+      });
+      assert.deepEqual((await store.manifests.listLocations("src|os")).sort(), [
+        "eastus-1",
+        "westus",
+      ]);
+      await store.manifests.copy("src|os", "westus", "disk-1", "2026-02-02T00:00:00.000Z");
+      // Copying again replaces the row rather than failing on the key.
+      await store.manifests.copy("src|os", "westus", "disk-1", "2026-03-03T00:00:00.000Z");
+      const copied = await store.manifests.get("disk-1", "westus");
+      assert.deepEqual(copied?.manifest, manifest);
+      assert.equal(copied?.digest, manifest.sha256);
+      assert.equal(copied?.createdAt, "2026-03-03T00:00:00.000Z");
+      assert.deepEqual(await store.manifests.listLocations("disk-1"), ["westus"]);
+      assert.deepEqual(await store.manifests.listLocations("nothing"), []);
+    });
   });
 }
