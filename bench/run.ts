@@ -13,13 +13,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request as httpsRequest } from "node:https";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { build, memoryOf, type Memory } from "./lib/server.js";
+import { build, httpsClient, memoryOf, type Answer, type Memory } from "./lib/server.js";
 import { formatSummary, readProfile, summarize, type ProfileSummary } from "./profile.js";
 import { median } from "./stats.js";
 
@@ -141,38 +140,14 @@ function cpuSecondsOf(pid: number): { user: number; system: number } {
 
 // ---- HTTPS client for seeding ---------------------------------------------------------------
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
+/** The shared HTTPS client, with paths relative to the server's base URL. */
 function makeClient(base: string, ca: string, maxSockets: number) {
-  const agent = new Agent({ ca, keepAlive: true, maxSockets });
-  const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
-    new Promise<Answer>((resolvePromise, reject) => {
-      const req = httpsRequest(
-        new URL(path, base),
-        {
-          method,
-          agent,
-          headers:
-            body === undefined
-              ? headers
-              : { ...headers, "content-length": Buffer.byteLength(body) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
-          );
-          res.on("error", reject);
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  return { send, close: () => agent.destroy() };
+  const http = httpsClient(ca, maxSockets);
+  return {
+    send: (method: string, path: string, headers: Record<string, string>, body?: string) =>
+      http.send(method, new URL(path, base).toString(), headers, body),
+    close: http.close,
+  };
 }
 
 type Client = ReturnType<typeof makeClient>;
@@ -180,7 +155,7 @@ type Client = ReturnType<typeof makeClient>;
 async function expectStatus(answer: Promise<Answer>, expected: number[], what: string) {
   const a = await answer;
   if (!expected.includes(a.status)) {
-    throw new Error(`${what}: HTTP ${a.status} ${a.body.slice(0, 500)}`);
+    throw new Error(`${what}: HTTP ${a.status} ${a.body.toString().slice(0, 500)}`);
   }
   return a;
 }
@@ -372,7 +347,8 @@ async function main() {
       [200],
       "token",
     );
-    const token = (JSON.parse(tokenAnswer.body) as { access_token: string }).access_token;
+    const token = (JSON.parse(tokenAnswer.body.toString()) as { access_token: string })
+      .access_token;
     const auth = { authorization: `Bearer ${token}`, accept: "application/json" };
     const json = { ...auth, "content-type": "application/json" };
     const group = `/subscriptions/${credentials.subscriptionId}/resourceGroups/${GROUP}`;
@@ -448,7 +424,10 @@ async function main() {
     const listUrl = `${base}${galleryPath(middle)}/images?api-version=${GALLERY_API}`;
     const getAnswer = await expectStatus(client.send("GET", getUrl, auth), [200], "GET check");
     const listAnswer = await expectStatus(client.send("GET", listUrl, auth), [200], "list check");
-    const listed = JSON.parse(listAnswer.body) as { value: unknown[]; nextLink?: string };
+    const listed = JSON.parse(listAnswer.body.toString()) as {
+      value: unknown[];
+      nextLink?: string;
+    };
     if (listed.value.length !== Math.min(1000, settings.imagesPerGallery)) {
       throw new Error(`list check: ${listed.value.length} items, nextLink ${listed.nextLink}`);
     }
@@ -584,8 +563,8 @@ async function main() {
         bareAfterLoad: bareMemory,
       },
       responseBytes: {
-        get: Buffer.byteLength(getAnswer.body),
-        list: Buffer.byteLength(listAnswer.body),
+        get: getAnswer.body.length,
+        list: listAnswer.body.length,
       },
       medians: summary,
       getOverBare: { median: getOverBare, perRound: ratios },
