@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { chunkCount, downloadDisk, makeVhd, uploadDisk } from "../helpers/disks.js";
+import {
+  chunkCount,
+  createDefinition,
+  downloadDisk,
+  makeVhd,
+  uploadDisk,
+} from "../helpers/disks.js";
 import { call, startTestServer, type TestServer } from "../helpers/server.js";
 
 const RG = "deploy-rg";
@@ -35,15 +41,7 @@ describe("deploying disks from image versions", () => {
 
   before(async () => {
     t = await startTestServer();
-    await t.resources.resourceGroups.createOrUpdate(RG, { location: HOME });
-    await t.compute.galleries.beginCreateOrUpdateAndWait(RG, GALLERY, { location: HOME });
-    const def = await t.compute.galleryImages.beginCreateOrUpdateAndWait(RG, GALLERY, IMAGE, {
-      location: HOME,
-      osType: "Linux",
-      osState: "Generalized",
-      hyperVGeneration: "V1",
-      identifier: { publisher: "p", offer: "o", sku: "s" },
-    });
+    const def = await createDefinition(t, RG, GALLERY, IMAGE, HOME);
     definitionId = def.id!;
     const d1 = await uploadDisk(t, RG, "src1", HOME, v1);
     const d2 = await uploadDisk(t, RG, "src2", HOME, v2);

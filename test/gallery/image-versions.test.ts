@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { chunkCount, makeVhd, uploadDisk } from "../helpers/disks.js";
+import { chunkCount, createDefinition, makeVhd, uploadDisk } from "../helpers/disks.js";
 import { call, startTestServer, type TestServer } from "../helpers/server.js";
 
 const RG = "versions-rg";
@@ -24,15 +24,7 @@ describe("image versions", () => {
   before(async () => {
     // No grace period: the last test checks garbage collection leaves nothing behind.
     t = await startTestServer({ gcGraceSeconds: 0 });
-    await t.resources.resourceGroups.createOrUpdate(RG, { location: HOME });
-    await t.compute.galleries.beginCreateOrUpdateAndWait(RG, GALLERY, { location: HOME });
-    await t.compute.galleryImages.beginCreateOrUpdateAndWait(RG, GALLERY, IMAGE, {
-      location: HOME,
-      osType: "Linux",
-      osState: "Generalized",
-      hyperVGeneration: "V1",
-      identifier: { publisher: "p", offer: "o", sku: "s" },
-    });
+    await createDefinition(t, RG, GALLERY, IMAGE, HOME);
     diskId = await uploadDisk(t, RG, "src", HOME, vhd);
   });
   after(async () => t?.close());

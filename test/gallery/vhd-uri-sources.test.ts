@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { MIB } from "../../src/formats/vhd.js";
 import { startAzurite, type Azurite } from "../helpers/azurite.js";
-import { chunkCount, downloadDisk, makeVhd } from "../helpers/disks.js";
+import { chunkCount, createDefinition, downloadDisk, makeVhd } from "../helpers/disks.js";
 import { call, startTestServer, type TestServer } from "../helpers/server.js";
 
 const RG = "uri-rg";
@@ -37,15 +37,7 @@ describe("image versions from VHDs in blob storage", () => {
     await c.getBlockBlobClient("block.vhd").uploadData(vhd);
     await c.getPageBlobClient("random.bin").create(4 * MIB);
     await c.getPageBlobClient("random.bin").uploadPages(randomBytes(4 * MIB), 0, 4 * MIB);
-    await t.resources.resourceGroups.createOrUpdate(RG, { location: HOME });
-    await t.compute.galleries.beginCreateOrUpdateAndWait(RG, GALLERY, { location: HOME });
-    await t.compute.galleryImages.beginCreateOrUpdateAndWait(RG, GALLERY, IMAGE, {
-      location: HOME,
-      osType: "Linux",
-      osState: "Generalized",
-      hyperVGeneration: "V1",
-      identifier: { publisher: "p", offer: "o", sku: "s" },
-    });
+    await createDefinition(t, RG, GALLERY, IMAGE, HOME);
   });
   after(async () => {
     await t?.close();

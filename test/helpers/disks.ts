@@ -64,3 +64,22 @@ export function chunkCount(dataDir: string, location: string): number {
     return 0;
   }
 }
+
+/** A resource group, a gallery and a generalized Linux V1 image definition in it; the definition. */
+export async function createDefinition(
+  t: TestServer,
+  rg: string,
+  gallery: string,
+  image: string,
+  location: string,
+) {
+  await t.resources.resourceGroups.createOrUpdate(rg, { location });
+  await t.compute.galleries.beginCreateOrUpdateAndWait(rg, gallery, { location });
+  return t.compute.galleryImages.beginCreateOrUpdateAndWait(rg, gallery, image, {
+    location,
+    osType: "Linux",
+    osState: "Generalized",
+    hyperVGeneration: "V1",
+    identifier: { publisher: "p", offer: "o", sku: "s" },
+  });
+}
