@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     "skip-build": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    "ocg-node-flags": { type: "string", default: "" },
   },
   strict: true,
 });
@@ -308,6 +309,7 @@ async function main() {
       "ocg",
       [
         ...nodeFlags("ocg"),
+        ...args["ocg-node-flags"].split(" ").filter(Boolean),
         join(root, "dist", "cli", "ocg.js"),
         "start",
         "--data-dir",

@@ -13,6 +13,7 @@ import type { ResourceGroupService } from "../resources/resource-groups.js";
 import { ArmError, sendArmError } from "./arm/errors.js";
 import { lazyValidatorCompiler } from "./arm/validation.js";
 import { armGate } from "./auth.js";
+import { lazyChildLoggerFactory } from "./request-logger.js";
 import type { DiskService } from "../disks/disk-service.js";
 import type { ImageVersionService } from "../gallery/version-service.js";
 import type { VersionService } from "../gallery/version-lifecycle.js";
@@ -64,6 +65,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       sendArmError(request, reply, err);
     },
     genReqId: () => randomUUID(),
+    childLoggerFactory: lazyChildLoggerFactory,
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(lazyValidatorCompiler());
   app.decorate("ocgPublicUrl", "");

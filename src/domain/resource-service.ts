@@ -200,6 +200,11 @@ export class ResourceService {
     return this.require(this.store, path);
   }
 
+  /** The store key of the resource at `path` (the same for any casing of its names). */
+  keyOf(path: ResourcePath): string {
+    return keyOf(idOf(this.rules.type, path));
+  }
+
   /** DELETE: the deleted record, or undefined when there was nothing (ARM then answers 204). */
   async delete(path: ResourcePath): Promise<ResourceRecord | undefined> {
     return this.store.transaction(async (tx) => {

@@ -241,5 +241,12 @@ export interface Store {
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T>;
+  /**
+   * A number that changes whenever committed data may have changed, read synchronously; equal
+   * stamps mean nothing was written in between, so an answer computed from data read under a
+   * stamp can be reused while the stamp holds. Undefined when the store can't tell (another
+   * process may write, as with PostgreSQL; or a transaction is open).
+   */
+  changeStamp(): number | undefined;
   close(): Promise<void>;
 }

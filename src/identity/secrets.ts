@@ -1,5 +1,12 @@
-/** Client secrets are kept only as salted scrypt hashes; comparison is constant-time. */
-import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+/**
+ * Client secrets are kept only as salted hashes; comparison is constant-time.
+ *
+ * SHA-256 rather than a password hash: every secret is made here, 240 random bits, so there is no
+ * dictionary to slow down and a fast hash is as strong as a slow one (as for API tokens). scrypt,
+ * used before, cost 16 MB of work memory per token request, which the thread pool's malloc arenas
+ * then kept; hashes made by earlier versions are still scrypt and still verify.
+ */
+import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
 
 const scryptAsync = promisify(scrypt) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
@@ -8,16 +15,22 @@ export function newClientSecret(): string {
   return randomBytes(30).toString("base64url");
 }
 
+const sha256 = (salt: Buffer, secret: string) =>
+  createHash("sha256").update(salt).update(secret, "utf8").digest();
+
 export async function hashSecret(secret: string): Promise<string> {
   const salt = randomBytes(16);
-  const hash = await scryptAsync(secret, salt, 32);
-  return `scrypt$${salt.toString("base64url")}$${hash.toString("base64url")}`;
+  return `sha256$${salt.toString("base64url")}$${sha256(salt, secret).toString("base64url")}`;
 }
 
 export async function verifySecret(secret: string, stored: string): Promise<boolean> {
   const [scheme, saltText, hashText] = stored.split("$");
-  if (scheme !== "scrypt" || !saltText || !hashText) return false;
+  if (!saltText || !hashText) return false;
+  const salt = Buffer.from(saltText, "base64url");
   const expected = Buffer.from(hashText, "base64url");
-  const actual = await scryptAsync(secret, Buffer.from(saltText, "base64url"), expected.length);
-  return timingSafeEqual(actual, expected);
+  let actual: Buffer;
+  if (scheme === "sha256") actual = sha256(salt, secret);
+  else if (scheme === "scrypt") actual = await scryptAsync(secret, salt, expected.length);
+  else return false;
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }

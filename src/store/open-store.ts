@@ -11,10 +11,11 @@ import { migrateToLatest } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SqlStore } from "./sql-store.js";
 import { SqliteReads } from "./sqlite-reads.js";
-import { withStatementCache } from "./statement-cache.js";
+import { withStatementCache, type WriteCounter } from "./statement-cache.js";
 
 export async function openStore(databaseUrl: string): Promise<Store> {
-  const { dialect, sqlite } = await dialectFor(databaseUrl);
+  const counter: WriteCounter = { writes: 0 };
+  const { dialect, sqlite } = await dialectFor(databaseUrl, counter);
   const db = new Kysely<Database>({ dialect });
   try {
     await migrateToLatest(db as Kysely<unknown>);
@@ -23,10 +24,10 @@ export async function openStore(databaseUrl: string): Promise<Store> {
     throw err;
   }
   // Prepared after the migrations: the statement needs the resources table.
-  return new SqlStore(db, false, sqlite && new SqliteReads(sqlite));
+  return new SqlStore(db, false, sqlite && new SqliteReads(sqlite, counter));
 }
 
-async function dialectFor(databaseUrl: string) {
+async function dialectFor(databaseUrl: string, counter: WriteCounter) {
   if (databaseUrl.startsWith("postgres://") || databaseUrl.startsWith("postgresql://")) {
     // Loaded on demand: the embedded default shouldn't pay for the PostgreSQL driver at start-up.
     const { default: pg } = await import("pg");
@@ -46,7 +47,10 @@ async function dialectFor(databaseUrl: string) {
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
-    return { dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), sqlite };
+    return {
+      dialect: new SqliteDialect({ database: withStatementCache(sqlite, counter) }),
+      sqlite,
+    };
   }
   throw new Error(`unsupported database URL '${databaseUrl}': use sqlite:<file> or postgres://…`);
 }

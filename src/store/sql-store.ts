@@ -526,7 +526,7 @@ export class SqlStore implements Store {
   constructor(
     private readonly db: Db,
     private readonly inTransaction = false,
-    direct?: SqliteReads,
+    private readonly direct?: SqliteReads,
   ) {
     this.resources = new SqlResourceRepository(db, inTransaction ? undefined : direct);
     this.manifests = new SqlManifestRepository(db);
@@ -541,6 +541,10 @@ export class SqlStore implements Store {
     return (this.db as Kysely<Database>)
       .transaction()
       .execute((trx) => work(new SqlStore(trx, true)));
+  }
+
+  changeStamp(): number | undefined {
+    return this.inTransaction ? undefined : this.direct?.changeStamp();
   }
 
   async close() {

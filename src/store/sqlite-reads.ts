@@ -12,6 +12,7 @@
  */
 import type { Database, Statement } from "better-sqlite3";
 import type { ResourcesTable } from "./schema.js";
+import type { WriteCounter } from "./statement-cache.js";
 
 /** The columns a resource record is made of, in the order of the row arrays. */
 const COLUMNS = [
@@ -49,7 +50,10 @@ type Values = [
 export class SqliteReads {
   private readonly byKey: Statement<[string], Values>;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    private readonly counter: WriteCounter,
+  ) {
     this.byKey = db
       .prepare<[string], Values>(`select ${COLUMNS.join(", ")} from resources where key = ?`)
       .raw(true);
@@ -58,6 +62,14 @@ export class SqliteReads {
   /** False while a transaction is open: then read through Kysely. */
   get usable(): boolean {
     return !this.db.inTransaction && this.db.open;
+  }
+
+  /**
+   * Changes whenever the database may have changed; undefined while a transaction is open (its
+   * writes are not committed yet, so nothing read now may be remembered as committed state).
+   */
+  changeStamp(): number | undefined {
+    return this.usable ? this.counter.writes : undefined;
   }
 
   resource(key: string): ResourceRow | undefined {

@@ -182,6 +182,51 @@ describe("image definitions", () => {
     assert.equal(res.json.properties.hyperVGeneration, "V1");
   });
 
+  test("repeated GETs answer the last write, each in its api-version's shape", async () => {
+    const url = (apiVersion: string) =>
+      `${gallery("images")}/images/polled?api-version=${apiVersion}`;
+    const get = async (apiVersion: string) => {
+      const first = await call(t, "GET", url(apiVersion));
+      const again = await call(t, "GET", url(apiVersion));
+      assert.equal(again.status, first.status);
+      assert.equal(again.text, first.text, "a repeated GET answers the same");
+      assert.equal(again.headers.get("content-type"), "application/json; charset=utf-8");
+      assert.notEqual(again.headers.get("x-ms-request-id"), first.headers.get("x-ms-request-id"));
+      return again;
+    };
+    const put = (description: string) =>
+      t.compute.galleryImages.createOrUpdate(rg, "images", "polled", {
+        ...linux("polled"),
+        description,
+      });
+    await put("one");
+    for (let round = 0; round < 2; round++) {
+      const old = await get("2021-07-01");
+      assert.equal(old.json.properties.description, "one");
+      assert.equal(old.json.properties.architecture, undefined, "2021-07-01 has no architecture");
+      assert.equal((await get("2021-10-01")).json.properties.architecture, "x64");
+    }
+
+    await t.compute.galleryImages.update(rg, "images", "polled", { description: "two" });
+    assert.equal((await get("2021-07-01")).json.properties.description, "two");
+    assert.equal((await get("2025-03-03")).json.properties.description, "two");
+
+    await t.compute.galleryImages.delete(rg, "images", "polled");
+    const gone = await get("2025-03-03");
+    assert.equal(gone.status, 404);
+    assert.equal(gone.json.error.code, "ResourceNotFound");
+
+    await put("three");
+    assert.equal((await get("2025-03-03")).json.properties.description, "three");
+    // Any casing of the path is the same resource, and answers its current state.
+    const upper = await call(
+      t,
+      "GET",
+      url("2025-03-03").replace("/images/polled", "/IMAGES/POLLED"),
+    );
+    assert.equal(upper.json.properties.description, "three");
+  });
+
   test("Trusted Launch on a V1 definition is refused", async () => {
     await assert.rejects(
       t.compute.galleryImages.createOrUpdate(rg, "images", "tlv1", {

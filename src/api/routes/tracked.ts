@@ -9,6 +9,7 @@ import type { ResourcePath } from "../../domain/ids.js";
 import type { ResourceRecord, Store } from "../../domain/resource.js";
 import type { ResourceService, WriteContext } from "../../domain/resource-service.js";
 import type { ApiFamily } from "../arm/api-versions.js";
+import { AnswerCache } from "../arm/answer-cache.js";
 import { finishedOperation } from "../arm/lro.js";
 import { pageRequest, sendPage } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
@@ -100,9 +101,19 @@ export function trackedRoutes(app: FastifyInstance, store: Store, kind: TrackedK
     return reply.code(200).send(render(request, record, "Updating"));
   });
 
-  app.get(item, { config }, async (request) =>
-    render(request, await kind.service.get(pathOf(request, true)), "Succeeded"),
-  );
+  const answers = new AnswerCache();
+  app.get(item, { config }, async (request, reply) => {
+    const path = pathOf(request, true);
+    // Taken before the read: a write landing in between leaves the answer stale-stamped, unused.
+    const stamp = store.changeStamp();
+    const cacheKey = `${request.armApiVersion} ${kind.service.keyOf(path)}`;
+    let answer = answers.get(cacheKey, stamp);
+    if (answer === undefined) {
+      answer = JSON.stringify(render(request, await kind.service.get(path), "Succeeded"));
+      answers.set(cacheKey, stamp, answer);
+    }
+    return reply.type("application/json; charset=utf-8").send(answer);
+  });
 
   app.delete(item, { config }, async (request, reply) => {
     const path = pathOf(request, true);
