@@ -9,7 +9,7 @@
  *
  * Usage: npm run bench -- [--rounds 5] [--duration 10] [--warmup 3] [--connections 10]
  *          [--galleries 10] [--images 1000] [--seed-concurrency 8] [--skip-build]
- *          [--profile] [--keep]
+ *          [--profile] [--keep] [--ocg-node-flags=FLAGS]  (FLAGS: extra node flags for ocg)
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -18,7 +18,14 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { build, httpsClient, memoryOf, type Answer, type Memory } from "./lib/server.js";
+import {
+  build,
+  httpsClient,
+  memoryOf,
+  ocgCommand,
+  type Answer,
+  type Memory,
+} from "./lib/server.js";
 import { formatSummary, readProfile, summarize, type ProfileSummary } from "./profile.js";
 import { median } from "./stats.js";
 
@@ -304,13 +311,13 @@ async function main() {
     args.profile ? ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, server)}`] : [];
 
   try {
-    log(`starting ocg (node dist/cli/ocg.js start) in ${dataDir} …`);
+    log(`starting ocg (as npm start: ${ocgCommand().join(" ")}) in ${dataDir} …`);
     const [ocg, listening] = await startChild(
       "ocg",
       [
         ...nodeFlags("ocg"),
         ...args["ocg-node-flags"].split(" ").filter(Boolean),
-        join(root, "dist", "cli", "ocg.js"),
+        ...ocgCommand(),
         "start",
         "--data-dir",
         dataDir,

@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { ocgCommand } from "./lib/server.js";
 import { median } from "./stats.js";
 
 const root = resolve(import.meta.dirname, "..");
@@ -55,7 +56,7 @@ async function timeToReady(dataDir: string, agent: Agent | undefined): Promise<n
   const child = spawn(
     process.execPath,
     [
-      join(root, "dist/cli/ocg.js"),
+      ...ocgCommand(),
       "start",
       "--data-dir",
       dataDir,

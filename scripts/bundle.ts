@@ -10,6 +10,7 @@
  *
  * Usage: tsx scripts/bundle.ts [outfile]   (default dist/cli/ocg.js)
  */
+import { chmod } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
@@ -32,6 +33,8 @@ export async function bundle(outfile = resolve(root, "dist/cli/ocg.js")) {
     },
     logLevel: "warning",
   });
+  // Run through its `#!` line (by `npm start` and as `ocg`), which carries node's flags.
+  await chmod(outfile, 0o755);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

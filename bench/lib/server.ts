@@ -38,23 +38,14 @@ export interface OcgChild {
   stop(): Promise<void>;
 }
 
-/** Starts `node dist/cli/ocg.js start` on a data dir and waits until it listens. */
+/** Starts the server as `npm start` does (`ocgCommand`) on a data dir and waits until it listens. */
 export async function startOcg(
   dataDir: string,
   env: Record<string, string> = {},
 ): Promise<OcgChild> {
   const child = spawn(
     process.execPath,
-    [
-      join(root, "dist/cli/ocg.js"),
-      "start",
-      "--data-dir",
-      dataDir,
-      "--port",
-      "0",
-      "--log-level",
-      "warn",
-    ],
+    [...ocgCommand(), "start", "--data-dir", dataDir, "--port", "0", "--log-level", "warn"],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
   );
   const output: string[] = [];
@@ -176,4 +167,17 @@ export async function armToken(client: HttpsClient, server: OcgChild): Promise<s
   );
   if (a.status !== 200) throw new Error(`token: HTTP ${a.status} ${a.body.toString()}`);
   return (JSON.parse(a.body.toString()) as { access_token: string }).access_token;
+}
+
+/**
+ * How `npm start` runs the server: dist/cli/ocg.js through its `#!/usr/bin/env -S node …` line,
+ * whose node flags are part of what ships. Returned as arguments for this process's own node, so
+ * that benchmarks time the same binary they run on.
+ */
+export function ocgCommand(): string[] {
+  const file = join(root, "dist/cli/ocg.js");
+  const shebang = readFileSync(file, "utf8").split("\n", 1)[0]!;
+  const m = /^#!\/usr\/bin\/env(?: -S)? node(.*)$/.exec(shebang);
+  if (!m) throw new Error(`unexpected first line in ${file}: ${shebang}`);
+  return [...m[1]!.split(" ").filter(Boolean), file];
 }

@@ -47,6 +47,10 @@ async function dialectFor(databaseUrl: string, counter: WriteCounter) {
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
+    // 4 MB of page cache instead of better-sqlite3's 16: the OS caches the file too, and hot
+    // answers are reused without a read (answer-cache.ts); 12 MB less RSS once a seed or a list
+    // has touched the pages.
+    sqlite.pragma("cache_size = -4000");
     return {
       dialect: new SqliteDialect({ database: withStatementCache(sqlite, counter) }),
       sqlite,
