@@ -16,7 +16,8 @@
  *   others and hands them to `concurrency` puts. Verifying reads hash on the libuv thread pool
  *   (WebCrypto), keeping the event loop free.
  * - A `stream` (a download) holds about one chunk while its reader is slow and two at most, with
- *   fetches and read-ahead bounded across all streams by one `StreamLimits` (chunk-stream.ts).
+ *   fetches and read-ahead bounded across all streams by one `StreamLimits`; streams reading the
+ *   same chunk together verify it once and share its buffer (chunk-stream.ts, shared-chunks.ts).
  * - What `ingest` and `copyMissing` return is durable (`driver.sync` has run) and every chunk it
  *   references was put — written or refreshed — less than `keepAliveMs` ago. Commit the manifest
  *   promptly: garbage collection spares unreferenced chunks only for its grace period (gc.ts).
@@ -29,6 +30,7 @@ import { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { checkRange, type RandomAccess } from "../formats/random-access.js";
 import { ChunkStream, PIECE, StreamLimits } from "./chunk-stream.js";
+import { SharedChunks } from "./shared-chunks.js";
 import { ChunkNotFoundError, CorruptChunkError, type BlobDriver } from "./driver.js";
 import { DEFAULT_GC_GRACE_MS } from "./gc.js";
 import { chunkCount, chunkLength, type ChunkHash, type Manifest } from "./manifest.js";
@@ -124,6 +126,7 @@ export class ChunkStore {
   private readonly zeros: Buffer;
   private readonly streamZeros = Buffer.alloc(PIECE);
   private readonly streamLimits: StreamLimits;
+  private readonly shared = new SharedChunks();
   private readonly indexes = new WeakMap<Manifest, Map<number, ChunkHash>>();
 
   constructor(
@@ -248,8 +251,9 @@ export class ChunkStore {
   /**
    * The bytes from `start` to `end` (both inclusive, as in `fs.createReadStream` and HTTP ranges;
    * default the whole content) as a byte stream that fetches as its reader takes bytes, one chunk
-   * read ahead at most (`ChunkStream`, within this store's `streamLimits`). A damaged or missing
-   * chunk destroys the stream with the error: it ends early, never with wrong bytes.
+   * read ahead at most (`ChunkStream`, within this store's `streamLimits`). Streams reading the same
+   * chunk at the same time share its verified buffer (`SharedChunks`). A damaged or missing chunk
+   * destroys the stream with the error: it ends early, never with wrong bytes.
    */
   stream(
     manifest: Manifest,
@@ -267,10 +271,12 @@ export class ChunkStore {
       end,
       chunkSize: manifest.chunkSize,
       stored: (i) => index.has(i),
-      fetch: (i, signal) =>
-        this.streamLimits.fetch(signal, () =>
-          this.fetchVerified(manifest, i, index.get(i)!, signal),
-        ),
+      fetch: (i, signal) => {
+        const hash = index.get(i)!;
+        return this.shared.get(hash, signal, (s) =>
+          this.streamLimits.fetch(s, () => this.fetchVerified(manifest, i, hash, s)),
+        );
+      },
       zeros: this.streamZeros,
       limits: this.streamLimits,
       signal,

@@ -100,7 +100,8 @@ export interface ChunkStreamPlan {
   end: number;
   chunkSize: number;
   /**
-   * The verified bytes of stored chunk `index` (the whole chunk), read within `limits.fetch`.
+   * The verified bytes of stored chunk `index` (the whole chunk), read within `limits.fetch`;
+   * never written to, so they may be shared with other streams.
    */
   fetch: (index: number, signal: AbortSignal) => Promise<Buffer>;
   /** Whether chunk `index` is stored (else a hole: zeros, never fetched nor read ahead). */

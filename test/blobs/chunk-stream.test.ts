@@ -1,6 +1,6 @@
 /**
  * Download streams over the fs driver (`ChunkStore.stream`): they fetch only as their reader takes
- * bytes, stay within the process-wide limits, and still end early —
+ * bytes, stay within the process-wide limits, share chunks read together, and still end early —
  * never with wrong bytes — on a damaged chunk.
  */
 import assert from "node:assert/strict";
@@ -17,6 +17,7 @@ import { PIECE, StreamLimits } from "../../src/blobs/chunk-stream.js";
 import { ChunkStore } from "../../src/blobs/chunk-store.js";
 import { CorruptChunkError, type BlobDriver, type IoOptions } from "../../src/blobs/driver.js";
 import { FsBlobDriver } from "../../src/blobs/fs-driver.js";
+import { SharedChunks } from "../../src/blobs/shared-chunks.js";
 import { bufferRandomAccess } from "../../src/formats/random-access.js";
 
 const CHUNK = 256 * 1024;
@@ -134,6 +135,21 @@ describe("ChunkStore.stream", () => {
     assert.deepEqual(limits.usage(), { fetching: 0, waiting: 0, readAhead: 0 });
   });
 
+  test("streams reading the same content together read each chunk about once", async () => {
+    const driver = new CountingDriver();
+    const data = content(12);
+    const { store, manifest } = await stored(driver, data);
+    driver.gets = 0;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => collect(store.stream(manifest))),
+    );
+    for (const r of results) assert.ok(r.equals(data));
+    assert.ok(
+      driver.gets < 2 * manifest.chunks.length,
+      `${driver.gets} reads for ${manifest.chunks.length} chunks and 10 streams`,
+    );
+  });
+
   test("a destroyed stream frees its place: waiting fetches leave, read-ahead is returned", async () => {
     const limits = new StreamLimits({ fetches: 1, readAhead: 4 });
     const driver = new CountingDriver();
@@ -150,7 +166,7 @@ describe("ChunkStore.stream", () => {
     assert.deepEqual(limits.usage(), { fetching: 0, waiting: 0, readAhead: 0 });
   });
 
-  test("a damaged chunk ends every stream reading it early, and is read afresh next time", async () => {
+  test("a damaged chunk ends every stream sharing it early, and is read afresh next time", async () => {
     const driver = new CountingDriver();
     const data = content(10);
     const { store, manifest } = await stored(driver, data);
@@ -173,5 +189,56 @@ describe("ChunkStore.stream", () => {
 
     await writeFile(path, good);
     assert.ok((await collect(store.stream(manifest))).equals(data), "the failure is not kept");
+  });
+});
+
+describe("SharedChunks", () => {
+  const HASH = "a".repeat(64);
+
+  test("callers of one hash share a load; one leaving does not fail the others", async () => {
+    const shared = new SharedChunks();
+    let loads = 0;
+    let finish!: (b: Buffer) => void;
+    const load = () => {
+      loads++;
+      return new Promise<Buffer>((resolve) => (finish = resolve));
+    };
+    const leaving = new AbortController();
+    const a = shared.get(HASH, leaving.signal, load);
+    const b = shared.get(HASH, new AbortController().signal, load);
+    leaving.abort(new Error("client went away"));
+    await assert.rejects(a, /client went away/);
+    const bytes = Buffer.from("chunk");
+    finish(bytes);
+    assert.equal(await b, bytes);
+    assert.equal(loads, 1);
+    // While someone holds the buffer, it is found without a load.
+    assert.equal(await shared.get(HASH, new AbortController().signal, load), bytes);
+    assert.equal(loads, 1);
+  });
+
+  test("a load every caller left is aborted and forgotten; a failed one is not kept", async () => {
+    const shared = new SharedChunks();
+    const signals: AbortSignal[] = [];
+    const hanging = (signal: AbortSignal) => {
+      signals.push(signal);
+      return new Promise<Buffer>((_, reject) =>
+        signal.addEventListener("abort", () => reject(signal.reason)),
+      );
+    };
+    const c = new AbortController();
+    const p = shared.get(HASH, c.signal, hanging);
+    c.abort(new Error("gone"));
+    await assert.rejects(p, /gone/);
+    assert.equal(signals[0]!.aborted, true, "the load itself was aborted");
+
+    await assert.rejects(
+      shared.get(HASH, new AbortController().signal, async () => {
+        throw new Error("disk error");
+      }),
+      /disk error/,
+    );
+    const bytes = Buffer.from("fresh");
+    assert.equal(await shared.get(HASH, new AbortController().signal, async () => bytes), bytes);
   });
 });
