@@ -15,6 +15,9 @@
  *   buffers; the calling thread reads, skips all-zero chunks (a memcmp, no hashing), hashes the
  *   others and hands them to `concurrency` puts. Verifying reads hash on the libuv thread pool
  *   (WebCrypto), keeping the event loop free.
+ * - A `stream` (a download) holds about one chunk while its reader is slow and two at most, with
+ *   fetches and read-ahead bounded across all streams by one `StreamLimits`; streams reading the
+ *   same chunk together verify it once and share its buffer (chunk-stream.ts, shared-chunks.ts).
  * - What `ingest` and `copyMissing` return is durable (`driver.sync` has run) and every chunk it
  *   references was put — written or refreshed — less than `keepAliveMs` ago. Commit the manifest
  *   promptly: garbage collection spares unreferenced chunks only for its grace period (gc.ts).
@@ -26,6 +29,8 @@ import { createHash, webcrypto } from "node:crypto";
 import { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { checkRange, type RandomAccess } from "../formats/random-access.js";
+import { ChunkStream, PIECE, StreamLimits } from "./chunk-stream.js";
+import { SharedChunks } from "./shared-chunks.js";
 import { ChunkNotFoundError, CorruptChunkError, type BlobDriver } from "./driver.js";
 import { DEFAULT_GC_GRACE_MS } from "./gc.js";
 import { chunkCount, chunkLength, type ChunkHash, type Manifest } from "./manifest.js";
@@ -42,8 +47,13 @@ export interface ChunkStoreOptions {
   chunkSize?: number;
   /** Chunks hashed and stored (or fetched and verified) at once. Default 4. */
   concurrency?: number;
-  /** Chunks read ahead of the one being processed. Default 2. */
+  /** Chunks `ingest` and `verify` read ahead of the one being processed. Default 2. */
   readAhead?: number;
+  /**
+   * The budget of `stream`s (fetches in flight, chunks read ahead); share one among all the
+   * stores of a process so that it bounds the memory of all its downloads. Default: its own.
+   */
+  streamLimits?: StreamLimits;
   /**
    * How often a long `ingest` or `copyMissing` refreshes (`driver.touch`) the chunks it has put,
    * so that none ages past garbage collection's grace before its manifest is committed. Must be
@@ -114,6 +124,9 @@ export class ChunkStore {
   private readonly readAhead: number;
   private readonly keepAliveMs: number;
   private readonly zeros: Buffer;
+  private readonly streamZeros = Buffer.alloc(PIECE);
+  private readonly streamLimits: StreamLimits;
+  private readonly shared = new SharedChunks();
   private readonly indexes = new WeakMap<Manifest, Map<number, ChunkHash>>();
 
   constructor(
@@ -125,6 +138,7 @@ export class ChunkStore {
     this.readAhead = positiveInteger(options.readAhead ?? 2, "readAhead");
     this.keepAliveMs = options.keepAliveMs ?? DEFAULT_GC_GRACE_MS / 3;
     this.zeros = Buffer.alloc(this.chunkSize);
+    this.streamLimits = options.streamLimits ?? new StreamLimits();
   }
 
   /**
@@ -236,8 +250,10 @@ export class ChunkStore {
 
   /**
    * The bytes from `start` to `end` (both inclusive, as in `fs.createReadStream` and HTTP ranges;
-   * default the whole content) as a byte stream, reading `readAhead` chunks ahead. A damaged or
-   * missing chunk destroys the stream with the error: it ends early, never with wrong bytes.
+   * default the whole content) as a byte stream that fetches as its reader takes bytes, one chunk
+   * read ahead at most (`ChunkStream`, within this store's `streamLimits`). Streams reading the same
+   * chunk at the same time share its verified buffer (`SharedChunks`). A damaged or missing chunk
+   * destroys the stream with the error: it ends early, never with wrong bytes.
    */
   stream(
     manifest: Manifest,
@@ -249,23 +265,22 @@ export class ChunkStore {
   ): Readable {
     checkRange(manifest.size, start, end - start + 1);
     if (end < start) return Readable.from([], { objectMode: false });
-    const cs = manifest.chunkSize;
-    const first = Math.floor(start / cs);
-    const last = Math.floor(end / cs);
-    const chunks = (function* () {
-      for (let i = first; i <= last; i++) yield i;
-    })();
-    const inOrder = this.inOrder(manifest, chunks, signal);
-    async function* pieces() {
-      for await (const { index, data, error } of inOrder) {
-        if (error) throw error;
-        const chunkStart = index * cs;
-        const from = Math.max(start, chunkStart);
-        const to = Math.min(end + 1, chunkStart + chunkLength(manifest, index));
-        yield data ? data.subarray(from - chunkStart, to - chunkStart) : Buffer.alloc(to - from);
-      }
-    }
-    return Readable.from(pieces(), { objectMode: false, signal });
+    const index = this.indexOf(manifest);
+    return new ChunkStream({
+      start,
+      end,
+      chunkSize: manifest.chunkSize,
+      stored: (i) => index.has(i),
+      fetch: (i, signal) => {
+        const hash = index.get(i)!;
+        return this.shared.get(hash, signal, (s) =>
+          this.streamLimits.fetch(s, () => this.fetchVerified(manifest, i, hash, s)),
+        );
+      },
+      zeros: this.streamZeros,
+      limits: this.streamLimits,
+      signal,
+    });
   }
 
   /** The manifest's content as a `RandomAccess`, so format readers can read a stored version. */

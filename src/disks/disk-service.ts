@@ -20,6 +20,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { ChunkStore } from "../blobs/chunk-store.js";
+import { StreamLimits } from "../blobs/chunk-stream.js";
 import { FsBlobDriver } from "../blobs/fs-driver.js";
 import { collectGarbage, type GcReport } from "../blobs/gc.js";
 import { chunkLength, manifestHashes, parseManifest, type Manifest } from "../blobs/manifest.js";
@@ -129,6 +130,8 @@ export class DiskService {
   readonly sas: SasSigner;
   private readonly chunkStores = new Map<string, ChunkStore>();
   readonly replicaLoad = new ReplicaLoad();
+  /** One budget for the downloads of every location, so that it bounds them all together. */
+  private readonly streamLimits = new StreamLimits();
 
   constructor(
     private readonly store: Store,
@@ -153,7 +156,7 @@ export class DiskService {
     if (!cs) {
       const dir =
         this.regions.storageLocation(location)?.path ?? join(this.dataDir, "blobs", location);
-      cs = new ChunkStore(new FsBlobDriver(dir));
+      cs = new ChunkStore(new FsBlobDriver(dir), { streamLimits: this.streamLimits });
       this.chunkStores.set(location, cs);
     }
     return cs;
