@@ -14,9 +14,11 @@
  *     region (goal: max/min bytes served per replica ≤ 1.15).
  *  5. The server's peak RSS over all of it (goal < 200 MB, whatever the disk size).
  *
- * Repeated phases (1, 2) run `--rounds` times on copies removed between rounds; medians reported.
+ * Repeated phases (1, 2) run `--rounds` times on copies removed between rounds; medians reported,
+ * with the server's CPU seconds (user + system) per round, which load on the machine inflates far
+ * less than wall time. `--phases 1,2` runs only those (2 and 3 need 1; 5 is always reported).
  *
- * Usage: npm run bench:images -- [--rounds 3] [--skip-build] [--keep]
+ * Usage: npm run bench:images -- [--rounds 3] [--phases 1,2,3,4] [--skip-build] [--keep]
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -31,13 +33,14 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createVhdFooter } from "../src/formats/vhd.js";
 import {
   armToken,
   build,
+  cpuSecondsOf,
   httpsClient,
   memoryOf,
   root,
@@ -51,11 +54,16 @@ const { values: args } = parseArgs({
   args: process.argv.slice(2),
   options: {
     rounds: { type: "string", default: "3" },
+    phases: { type: "string", default: "1,2,3,4" },
     "skip-build": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
   },
 });
 const rounds = Number(args.rounds);
+const phases = new Set(args.phases.split(",").map(Number));
+if ((phases.has(2) || phases.has(3)) && !phases.has(1)) {
+  throw new Error("--phases: 2 and 3 need the version that phase 1 publishes");
+}
 const GOALS = {
   publishOverOpenssl: 1,
   v2OverCp: 0.2,
@@ -209,7 +217,7 @@ const COPIES = ["eastus-2", "westus"];
 /**
  * Publishes `rounds` versions `<prefix>.<r>` of a disk; between rounds the version is deleted and
  * the chunk files its copies added are removed, so every round copies as much. Returns the
- * times, and how much the store grew in the first round (from `before`).
+ * times, the server's CPU seconds, and how much the store grew in the first round (from `before`).
  */
 async function publishRounds(
   arm: Arm,
@@ -219,10 +227,17 @@ async function publishRounds(
   before: number,
 ) {
   const times: number[] = [];
+  const cpu: number[] = [];
   let growth = 0;
+  const cpuNow = () => {
+    const { user, system } = cpuSecondsOf(arm.server.process.pid!);
+    return user + system;
+  };
   for (let r = 0; r < rounds; r++) {
     const existing = new Map(COPIES.map((l) => [l, chunkFiles(dataDir, l)]));
+    const cpuBefore = cpuNow();
     times.push(await publish(arm, "debian", `${prefix}.${r}`, diskId, TARGETS));
+    cpu.push(cpuNow() - cpuBefore);
     if (r === 0) growth = storeBytes(dataDir) - before;
     if (r < rounds - 1) {
       await arm.call(
@@ -234,7 +249,7 @@ async function publishRounds(
       }
     }
   }
-  return { times, growth };
+  return { times, cpu, growth };
 }
 
 async function main() {
@@ -283,142 +298,181 @@ async function main() {
       );
     }
 
-    // Baselines.
-    const opensslS = median(
-      Array.from({ length: rounds }, () =>
-        timeCommand("openssl", ["dgst", "-sha256", join(corpus, "debian-v1.raw")]),
-      ),
-    );
-    const cpS = median(
-      Array.from({ length: rounds }, () => {
-        rmSync(scratch, { recursive: true, force: true });
-        mkdirSync(join(scratch, "a"), { recursive: true });
-        mkdirSync(join(scratch, "b"), { recursive: true });
-        const start = process.hrtime.bigint();
-        for (const d of ["a", "b"])
-          timeCommand("cp", ["--sparse=always", join(corpus, "debian-v2.raw"), join(scratch, d)]);
-        return seconds(start);
-      }),
-    );
-    console.log(
-      `baselines: openssl dgst -sha256 v1.raw ${opensslS.toFixed(2)} s, cp --sparse=always v2.raw ×2 ${cpS.toFixed(2)} s`,
-    );
+    const load = () =>
+      loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ");
+    const goals: Record<string, { value: number; goal: string; pass: boolean }> = {};
+    const cpuList = (xs: number[]) => xs.map((c) => c.toFixed(2)).join(", ");
+    Object.assign(results, { rounds, phases: [...phases], loadBefore: load() });
+    console.log(`load average before: ${load()}`);
 
-    // 1. Publish v1.
-    phase = "upload v1";
-    const vhdSize = statSync(join(corpus, "debian-v1.vhd")).size;
-    let start = process.hrtime.bigint();
-    const before = storeBytes(dataDir);
-    const v1 = await uploadDisk(arm, "v1", join(corpus, "debian-v1.vhd"), vhdSize);
-    console.log(`upload v1 (setup): ${seconds(start).toFixed(2)} s`);
-    phase = "publish v1";
-    const { times: publishS, growth: growthV1 } = await publishRounds(
-      arm,
-      dataDir,
-      "1.0",
-      v1,
-      before,
-    );
-    const publishMedian = median(publishS);
-    console.log(
-      `publish v1 (eastus ×2, westus ×1): ${publishS.map((s) => s.toFixed(2)).join(", ")} s → median ${publishMedian.toFixed(2)} s = ${(publishMedian / opensslS).toFixed(2)}× openssl`,
-    );
+    if (phases.has(1)) {
+      const opensslS = median(
+        Array.from({ length: rounds }, () =>
+          timeCommand("openssl", ["dgst", "-sha256", join(corpus, "debian-v1.raw")]),
+        ),
+      );
+      console.log(`baseline: openssl dgst -sha256 v1.raw ${opensslS.toFixed(2)} s`);
 
-    // 2. v2 after v1.
-    phase = "upload v2";
-    start = process.hrtime.bigint();
-    const beforeV2 = storeBytes(dataDir);
-    const v2 = await uploadDisk(arm, "v2", join(corpus, "debian-v2.vhd"), vhdSize);
-    console.log(`upload v2 (setup): ${seconds(start).toFixed(2)} s`);
-    phase = "replicate v2";
-    const { times: v2S, growth: growthV2 } = await publishRounds(arm, dataDir, "2.0", v2, beforeV2);
-    const v2Median = median(v2S);
-    console.log(
-      `replicate v2 after v1: ${v2S.map((s) => s.toFixed(3)).join(", ")} s → median ${v2Median.toFixed(3)} s = ${(v2Median / cpS).toFixed(2)}× cp ×2`,
-    );
-    console.log(
-      `store growth: v1 ${(growthV1 / MIB).toFixed(0)} MiB, v2 ${(growthV2 / MIB).toFixed(0)} MiB → ${(growthV2 / growthV1).toFixed(2)}×`,
-    );
-
-    // 3. 1,000 concurrent disk creations from one version.
-    phase = "1,000 creations";
-    const versionId = arm.versionPath("debian", `1.0.${rounds - 1}`);
-    start = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: 1000 }, (_, i) =>
-        arm.call("PUT", `${arm.diskPath(`deploy-${i}`)}?api-version=${DISK_API}`, {
-          location: "eastus",
-          properties: {
-            creationData: { createOption: "FromImage", galleryImageReference: { id: versionId } },
-          },
-        }),
-      ),
-    );
-    const createAllS = seconds(start);
-    console.log(`1,000 concurrent disk creations: ${createAllS.toFixed(2)} s`);
-
-    // 4. 200 concurrent downloads over 4 replicas.
-    phase = "200 downloads";
-    const smallSize = 32 * MIB;
-    const small = Buffer.alloc(smallSize + 512);
-    randomBytes(smallSize).copy(small);
-    createVhdFooter(smallSize).copy(small, smallSize);
-    const smallDisk = await uploadDisk(arm, "small-src", small, small.length);
-    await publish(arm, "small", "1.0.0", smallDisk, [
-      { name: "eastus" },
-      { name: "westus", regionalReplicaCount: 4 },
-    ]);
-    await arm.call("PUT", `${arm.diskPath("reader")}?api-version=${DISK_API}`, {
-      location: "westus",
-      properties: {
-        creationData: {
-          createOption: "FromImage",
-          galleryImageReference: { id: arm.versionPath("small", "1.0.0") },
-        },
-      },
-    });
-    const grant = await arm.call(
-      "POST",
-      `${arm.diskPath("reader")}/beginGetAccess?api-version=${DISK_API}`,
-      { access: "Read", durationInSeconds: 3600 },
-    );
-    start = process.hrtime.bigint();
-    const downloads = await Promise.all(
-      Array.from({ length: 200 }, () => http.drain(grant.accessSAS as string)),
-    );
-    const downloadS = seconds(start);
-    if (downloads.some((d) => d.status !== 200 || d.bytes !== small.length))
-      throw new Error("a download failed");
-    const load = (
-      await arm.call("GET", `/providers/Microsoft.Ocg/replicaLoad?api-version=2026-01-01`)
-    ).value as { replica: string; bytesServed: number }[];
-    const served = load.filter((l) => l.replica.includes("|westus|")).map((l) => l.bytesServed);
-    const spread = Math.max(...served) / Math.min(...served);
-    console.log(
-      `200 downloads of ${(small.length / MIB).toFixed(0)} MiB: ${downloadS.toFixed(2)} s (${((200 * small.length) / MIB / downloadS).toFixed(0)} MiB/s); bytes per replica ${served.map((b) => (b / MIB).toFixed(0)).join(", ")} MiB → max/min ${spread.toFixed(3)}`,
-    );
-
-    peakRss = Math.max(peakRss, memoryOf(server.process.pid!).peakRssMb);
-    const goals = {
-      publish: {
+      // 1. Publish v1.
+      phase = "upload v1";
+      const vhdSize = statSync(join(corpus, "debian-v1.vhd")).size;
+      const start = process.hrtime.bigint();
+      const cpuBefore = cpuSecondsOf(server.process.pid!);
+      const before = storeBytes(dataDir);
+      const v1 = await uploadDisk(arm, "v1", join(corpus, "debian-v1.vhd"), vhdSize);
+      const cpuAfter = cpuSecondsOf(server.process.pid!);
+      const uploadV1S = seconds(start);
+      const uploadV1Cpu = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system;
+      console.log(
+        `upload v1 (setup): ${uploadV1S.toFixed(2)} s, server CPU ${uploadV1Cpu.toFixed(2)} s`,
+      );
+      phase = "publish v1";
+      const {
+        times: publishS,
+        cpu: publishCpu,
+        growth: growthV1,
+      } = await publishRounds(arm, dataDir, "1.0", v1, before);
+      const publishMedian = median(publishS);
+      console.log(
+        `publish v1 (eastus ×2, westus ×1): ${publishS.map((s) => s.toFixed(2)).join(", ")} s → median ${publishMedian.toFixed(2)} s = ${(publishMedian / opensslS).toFixed(2)}× openssl; server CPU ${cpuList(publishCpu)} s; load ${load()}`,
+      );
+      goals.publish = {
         value: publishMedian / opensslS,
         goal: `< ${GOALS.publishOverOpenssl}× openssl`,
         pass: publishMedian / opensslS < GOALS.publishOverOpenssl,
-      },
-      v2: {
-        value: v2Median / cpS,
-        goal: `≤ ${GOALS.v2OverCp}× cp`,
-        pass: v2Median / cpS <= GOALS.v2OverCp,
-      },
-      growth: {
-        value: growthV2 / growthV1,
-        goal: `≤ ${GOALS.growthRatio}`,
-        pass: growthV2 / growthV1 <= GOALS.growthRatio,
-      },
-      createAll: { value: createAllS, goal: "< 2 s", pass: createAllS * 1000 < GOALS.createAllMs },
-      spread: { value: spread, goal: `≤ ${GOALS.spread}`, pass: spread <= GOALS.spread },
-      rss: { value: peakRss, goal: `< ${GOALS.rssMb} MB`, pass: peakRss < GOALS.rssMb },
-    };
+      };
+      Object.assign(results, { opensslS, uploadV1S, uploadV1Cpu, publishS, publishCpu, growthV1 });
+
+      if (phases.has(2)) {
+        const cpS = median(
+          Array.from({ length: rounds }, () => {
+            rmSync(scratch, { recursive: true, force: true });
+            mkdirSync(join(scratch, "a"), { recursive: true });
+            mkdirSync(join(scratch, "b"), { recursive: true });
+            const start = process.hrtime.bigint();
+            for (const d of ["a", "b"])
+              timeCommand("cp", [
+                "--sparse=always",
+                join(corpus, "debian-v2.raw"),
+                join(scratch, d),
+              ]);
+            return seconds(start);
+          }),
+        );
+        console.log(`baseline: cp --sparse=always v2.raw ×2 ${cpS.toFixed(2)} s`);
+
+        // 2. v2 after v1.
+        phase = "upload v2";
+        const start = process.hrtime.bigint();
+        const beforeV2 = storeBytes(dataDir);
+        const v2 = await uploadDisk(arm, "v2", join(corpus, "debian-v2.vhd"), vhdSize);
+        console.log(`upload v2 (setup): ${seconds(start).toFixed(2)} s`);
+        phase = "replicate v2";
+        const {
+          times: v2S,
+          cpu: v2Cpu,
+          growth: growthV2,
+        } = await publishRounds(arm, dataDir, "2.0", v2, beforeV2);
+        const v2Median = median(v2S);
+        console.log(
+          `replicate v2 after v1: ${v2S.map((s) => s.toFixed(3)).join(", ")} s → median ${v2Median.toFixed(3)} s = ${(v2Median / cpS).toFixed(2)}× cp ×2; server CPU ${cpuList(v2Cpu)} s; load ${load()}`,
+        );
+        console.log(
+          `store growth: v1 ${(growthV1 / MIB).toFixed(0)} MiB, v2 ${(growthV2 / MIB).toFixed(0)} MiB → ${(growthV2 / growthV1).toFixed(2)}×`,
+        );
+        goals.v2 = {
+          value: v2Median / cpS,
+          goal: `≤ ${GOALS.v2OverCp}× cp`,
+          pass: v2Median / cpS <= GOALS.v2OverCp,
+        };
+        goals.growth = {
+          value: growthV2 / growthV1,
+          goal: `≤ ${GOALS.growthRatio}`,
+          pass: growthV2 / growthV1 <= GOALS.growthRatio,
+        };
+        Object.assign(results, { cpS, v2S, v2Cpu, growthV2 });
+      }
+    }
+
+    if (phases.has(3)) {
+      // 3. 1,000 concurrent disk creations from one version.
+      phase = "1,000 creations";
+      const versionId = arm.versionPath("debian", `1.0.${rounds - 1}`);
+      const start = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          arm.call("PUT", `${arm.diskPath(`deploy-${i}`)}?api-version=${DISK_API}`, {
+            location: "eastus",
+            properties: {
+              creationData: {
+                createOption: "FromImage",
+                galleryImageReference: { id: versionId },
+              },
+            },
+          }),
+        ),
+      );
+      const createAllS = seconds(start);
+      console.log(`1,000 concurrent disk creations: ${createAllS.toFixed(2)} s`);
+      goals.createAll = {
+        value: createAllS,
+        goal: "< 2 s",
+        pass: createAllS * 1000 < GOALS.createAllMs,
+      };
+      Object.assign(results, { createAllS });
+    }
+
+    if (phases.has(4)) {
+      // 4. 200 concurrent downloads over 4 replicas.
+      phase = "200 downloads";
+      const smallSize = 32 * MIB;
+      const small = Buffer.alloc(smallSize + 512);
+      randomBytes(smallSize).copy(small);
+      createVhdFooter(smallSize).copy(small, smallSize);
+      const smallDisk = await uploadDisk(arm, "small-src", small, small.length);
+      await publish(arm, "small", "1.0.0", smallDisk, [
+        { name: "eastus" },
+        { name: "westus", regionalReplicaCount: 4 },
+      ]);
+      await arm.call("PUT", `${arm.diskPath("reader")}?api-version=${DISK_API}`, {
+        location: "westus",
+        properties: {
+          creationData: {
+            createOption: "FromImage",
+            galleryImageReference: { id: arm.versionPath("small", "1.0.0") },
+          },
+        },
+      });
+      const grant = await arm.call(
+        "POST",
+        `${arm.diskPath("reader")}/beginGetAccess?api-version=${DISK_API}`,
+        { access: "Read", durationInSeconds: 3600 },
+      );
+      const start = process.hrtime.bigint();
+      const downloads = await Promise.all(
+        Array.from({ length: 200 }, () => http.drain(grant.accessSAS as string)),
+      );
+      const downloadS = seconds(start);
+      if (downloads.some((d) => d.status !== 200 || d.bytes !== small.length))
+        throw new Error("a download failed");
+      const replicaLoad = (
+        await arm.call("GET", `/providers/Microsoft.Ocg/replicaLoad?api-version=2026-01-01`)
+      ).value as { replica: string; bytesServed: number }[];
+      const served = replicaLoad
+        .filter((l) => l.replica.includes("|westus|"))
+        .map((l) => l.bytesServed);
+      const spread = Math.max(...served) / Math.min(...served);
+      console.log(
+        `200 downloads of ${(small.length / MIB).toFixed(0)} MiB: ${downloadS.toFixed(2)} s (${((200 * small.length) / MIB / downloadS).toFixed(0)} MiB/s); bytes per replica ${served.map((b) => (b / MIB).toFixed(0)).join(", ")} MiB → max/min ${spread.toFixed(3)}`,
+      );
+      goals.spread = { value: spread, goal: `≤ ${GOALS.spread}`, pass: spread <= GOALS.spread };
+      Object.assign(results, { downloadS, served });
+    }
+
+    peakRss = Math.max(peakRss, memoryOf(server.process.pid!).peakRssMb);
+    goals.rss = { value: peakRss, goal: `< ${GOALS.rssMb} MB`, pass: peakRss < GOALS.rssMb };
     console.log(
       `server peak RSS: ${peakRss.toFixed(0)} MB; highest RSS sampled per phase (MB): ${Object.entries(
         phasePeaks,
@@ -429,21 +483,8 @@ async function main() {
     for (const [name, g] of Object.entries(goals)) {
       console.log(`${g.pass ? "PASS" : "FAIL"} ${name}: ${g.value.toFixed(3)} (goal ${g.goal})`);
     }
-    Object.assign(results, {
-      rounds,
-      opensslS,
-      cpS,
-      publishS,
-      v2S,
-      growthV1,
-      growthV2,
-      createAllS,
-      downloadS,
-      served,
-      peakRss,
-      phasePeaks,
-      goals,
-    });
+    console.log(`load average after: ${load()}`);
+    Object.assign(results, { peakRss, phasePeaks, goals, loadAfter: load() });
     mkdirSync(join(root, "bench", "results"), { recursive: true });
     const file = join(
       root,

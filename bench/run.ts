@@ -11,7 +11,7 @@
  *          [--galleries 10] [--images 1000] [--seed-concurrency 8] [--skip-build]
  *          [--profile] [--keep] [--ocg-node-flags=FLAGS]  (FLAGS: extra node flags for ocg)
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import {
   build,
+  cpuSecondsOf,
   httpsClient,
   memoryOf,
   ocgCommand,
@@ -68,7 +69,6 @@ const GALLERY_API = "2024-03-03";
 const RESOURCES_API = "2021-04-01";
 const LOCATION = "eastus";
 const GROUP = "bench";
-const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
 
 // ---- child processes ------------------------------------------------------------------------
 
@@ -137,14 +137,6 @@ process.once("SIGINT", () => {
 });
 
 // ---- /proc ----------------------------------------------------------------------------------
-
-/** User and system (kernel) CPU seconds the process has used. */
-function cpuSecondsOf(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the comm.
-  return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
-}
 
 // ---- HTTPS client for seeding ---------------------------------------------------------------
 
