@@ -316,7 +316,9 @@ export class ChunkStore {
         p.skipped++;
       } else {
         const data = await from.fetchVerified(manifest, index, hash, s);
-        const outcome = await this.driver.put(hash, data, { signal: s });
+        const outcome =
+          (await this.driver.adopt?.(hash, from.driver, { signal: s })) ??
+          (await this.driver.put(hash, data, { signal: s }));
         if (outcome === "written") {
           p.copied++;
           p.bytes += data.length;

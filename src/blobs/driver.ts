@@ -71,6 +71,14 @@ export interface BlobDriver {
   put(hash: ChunkHash, data: Uint8Array, options?: IoOptions): Promise<PutOutcome>;
 
   /**
+   * Optional. Stores the chunk `hash` that `from` holds without copying its bytes, where the two
+   * locations can share them (fs: hard links within one file system); the same outcome, durability
+   * and `modifiedAt` rules as `put`. Resolves undefined where it can't (another kind of driver,
+   * another file system, the chunk missing at `from`): the caller then copies with `put`. The
+   * caller verifies the chunk at `from` first, as it would before a `put` of its bytes.
+   */
+  adopt?(hash: ChunkHash, from: BlobDriver, options?: IoOptions): Promise<PutOutcome | undefined>;
+  /**
    * The stored bytes, as stored: the driver does not verify them (`ChunkStore` does). Rejects with
    * `ChunkNotFoundError` if the chunk is not stored.
    */

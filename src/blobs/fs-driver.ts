@@ -21,6 +21,11 @@
  * which nothing reads and `removePartial` clears. Directory entries are made durable in batches by
  * `sync` (fsync of every directory a put touched), which callers run before committing a manifest.
  *
+ * Copies between locations on one file system (`adopt`): the new name is a hard link to the
+ * source's file — no bytes written, no fdatasync (the file's bytes are durable already, and chunk
+ * files are never modified in place). Such locations then share their chunks' blocks, as they share
+ * the disk under them; locations on separate file systems (EXDEV) copy.
+ *
  * Conditional delete (`ifOlderThan`): rename the chunk to `tmp/….gc`, then check its mtime. A
  * `touch` (futimes on an open handle) that landed first left a fresh mtime and the file is linked
  * back; a `touch` reports true only if, after its refresh, the name still leads to the inode it
@@ -87,6 +92,8 @@ export class FsBlobDriver implements BlobDriver {
   /** Directories whose entries changed since the last `sync`. */
   private dirtyDirs = new Set<string>();
   private rootReady: Promise<void> | undefined;
+  /** Locations `adopt` can't hard-link from (another file system): they are copied from. */
+  private readonly cannotLinkFrom = new Set<string>();
 
   constructor(root: string, options: FsBlobDriverOptions = {}) {
     this.location = resolve(root);
@@ -157,6 +164,51 @@ export class FsBlobDriver implements BlobDriver {
       return outcome;
     } finally {
       await rm(tmp, { force: true });
+    }
+  }
+
+  async adopt(
+    hash: ChunkHash,
+    from: BlobDriver,
+    options: IoOptions = {},
+  ): Promise<PutOutcome | undefined> {
+    if (!(from instanceof FsBlobDriver) || this.cannotLinkFrom.has(from.location)) return undefined;
+    options.signal?.throwIfAborted();
+    if (await this.touch(hash, options)) return "existed";
+    // Refreshed at the source first: the name made below shares that inode, so it is born as
+    // fresh as a put's, and garbage collection here spares it until its manifest is committed.
+    if (!(await from.touch(hash, options))) return undefined;
+    await this.ensureRoot();
+    const dir = await this.ensureDir(hash);
+    const linked = await this.linkFrom(from, hash);
+    if (linked === "written") this.dirtyDirs.add(dir);
+    return linked;
+  }
+
+  private async linkFrom(
+    from: FsBlobDriver,
+    hash: ChunkHash,
+    retried = false,
+  ): Promise<PutOutcome | undefined> {
+    try {
+      await link(from.chunkPath(hash), this.chunkPath(hash));
+      return "written";
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === "EEXIST") return "existed";
+      if (code === "EXDEV" || code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP") {
+        this.cannotLinkFrom.add(from.location);
+        return undefined;
+      }
+      if (code === "EMLINK") return undefined;
+      if (code === "ENOENT" && !retried) {
+        // Our leaf directory went away since it was cached, or the source's chunk did.
+        if (!(await from.has(hash))) return undefined;
+        this.knownDirs.clear();
+        await this.ensureDir(hash);
+        return this.linkFrom(from, hash, true);
+      }
+      throw error;
     }
   }
 

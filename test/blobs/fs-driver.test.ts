@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, utimes, writeFile } from "node:fs/promises";
+import { existsSync, mkdtempSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { after, describe, test } from "node:test";
@@ -122,6 +122,56 @@ describe("FsBlobDriver on disk", () => {
     const removed = await driver.removePartial(new Date(Date.now() + 60_000));
     assert.ok(removed.count <= 1);
     assert.deepEqual(await readdir(join(root, "tmp")).catch(() => []), []);
+  });
+
+  test("adopt links a chunk from a location on the same file system: no bytes copied, born fresh", async () => {
+    const source = new FsBlobDriver(freshDir());
+    const here = new FsBlobDriver(freshDir());
+    const data = randomBytes(70_000);
+    const hash = sha256(data);
+    await source.put(hash, data);
+    await source.sync();
+    const old = new Date(Date.now() - 86_400_000);
+    await utimes(source.chunkPath(hash), old, old);
+
+    assert.equal(await here.adopt(hash, source), "written");
+    await here.sync();
+    assert.deepEqual(await here.get(hash), data);
+    const [mine, theirs] = await Promise.all([
+      stat(here.chunkPath(hash)),
+      stat(source.chunkPath(hash)),
+    ]);
+    assert.equal(mine.ino, theirs.ino, "one file, two names");
+    assert.ok(Date.now() - mine.mtimeMs < 60_000, "as fresh as a put: GC spares it");
+    assert.equal(await here.adopt(hash, source), "existed");
+
+    // Each location keeps its own name: deleting at the source leaves this one whole.
+    assert.equal(await source.delete(hash), true);
+    assert.deepEqual(await here.get(hash), data);
+    assert.equal(await source.adopt(hash, here), "written");
+  });
+
+  test("adopt declines what it can't link, and the caller copies", async () => {
+    const here = new FsBlobDriver(freshDir());
+    const data = randomBytes(1000);
+    const hash = sha256(data);
+    const elsewhere = new FsBlobDriver(freshDir());
+    assert.equal(await here.adopt(hash, elsewhere), undefined, "missing at the source");
+    assert.equal(await here.has(hash), false);
+
+    const notFs = { location: "memory" } as unknown as FsBlobDriver;
+    assert.equal(await here.adopt(hash, Object.setPrototypeOf(notFs, {})), undefined);
+
+    // Another file system (tmpfs), where a hard link is EXDEV.
+    const shm = "/dev/shm";
+    if (existsSync(shm) && (await stat(shm)).dev !== (await stat(here.location)).dev) {
+      const root = mkdtempSync(join(shm, "ocg-blobs-"));
+      dirs.push(root);
+      const other = new FsBlobDriver(root);
+      await other.put(hash, data);
+      assert.equal(await here.adopt(hash, other), undefined);
+      assert.equal(await here.has(hash), false);
+    }
   });
 
   test('durability "none" skips fsync but keeps the same contract', async () => {
