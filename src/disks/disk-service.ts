@@ -618,10 +618,9 @@ export class DiskService {
     return collectGarbage(cs.driver, {
       graceMs,
       references: async () => {
-        const rows = await this.store.manifests.listByLocation(location);
+        const manifests = await this.store.manifests.listManifestsAt(location);
         const all = new Set<string>();
-        for (const row of rows)
-          for (const h of manifestHashes(parseManifest(row.manifest))) all.add(h);
+        for (const m of manifests) for (const h of manifestHashes(parseManifest(m))) all.add(h);
         return all;
       },
     });

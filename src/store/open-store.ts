@@ -14,8 +14,7 @@ import { SqliteReads } from "./sqlite-reads.js";
 import { withStatementCache } from "./statement-cache.js";
 
 export async function openStore(databaseUrl: string): Promise<Store> {
-  const { dialect, sqlite } = await dialectFor(databaseUrl);
-  const db = new Kysely<Database>({ dialect });
+  const { db, sqlite } = await openDatabase(databaseUrl);
   try {
     await migrateToLatest(db as Kysely<unknown>);
   } catch (err) {
@@ -24,6 +23,15 @@ export async function openStore(databaseUrl: string): Promise<Store> {
   }
   // Prepared after the migrations: the statement needs the resources table.
   return new SqlStore(db, false, sqlite && new SqliteReads(sqlite));
+}
+
+/**
+ * The database a URL names, as it is: `openStore` migrates it first; a test makes it into an
+ * older release's schema (`migrateUpTo`) to check what an upgrade does to its data.
+ */
+export async function openDatabase(databaseUrl: string) {
+  const { dialect, sqlite } = await dialectFor(databaseUrl);
+  return { db: new Kysely<Database>({ dialect }), sqlite };
 }
 
 async function dialectFor(databaseUrl: string) {
