@@ -26,7 +26,7 @@ import { chunkLength, manifestHashes, parseManifest, type Manifest } from "../bl
 import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
 import { idOf, keyOf, TYPES, type ResourcePath } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
-import type { ResourceRecord, Store } from "../domain/resource.js";
+import type { OperationRecord, ResourceRecord, Store } from "../domain/resource.js";
 import {
   ResourceService,
   type KindRules,
@@ -159,8 +159,17 @@ export class DiskService {
     return cs;
   }
 
-  /** PUT: creates or replaces; a Copy shares its source's manifest. */
-  async put(kind: DiskKind, path: ResourcePath, input: WriteInput, ctx: WriteContext) {
+  /**
+   * PUT: creates or replaces; a Copy shares its source's manifest. A creation also records the
+   * operation its client polls, already `Succeeded`, in the same transaction: one commit per
+   * creation, and no poll can find the disk without its operation.
+   */
+  async put(
+    kind: DiskKind,
+    path: ResourcePath,
+    input: WriteInput,
+    ctx: WriteContext,
+  ): Promise<{ record: ResourceRecord; created: boolean; operation?: OperationRecord }> {
     return this.store.transaction(async (tx) => {
       const properties: Properties = { ...input.properties };
       const creation = (properties.creationData ?? {}) as Properties;
@@ -237,7 +246,20 @@ export class DiskService {
           ctx.now.toISOString(),
         );
       }
-      return result;
+      if (!result.created) return result;
+      const now = ctx.now.toISOString();
+      const operation: OperationRecord = {
+        id: randomUUID(),
+        subscriptionId: result.record.subscriptionId,
+        location: result.record.location,
+        status: "Succeeded",
+        startTime: now,
+        endTime: now,
+        error: null,
+        resourceKey: result.record.key,
+      };
+      await tx.operations.insert(operation);
+      return { ...result, operation };
     });
   }
 
