@@ -27,7 +27,7 @@ import { chunkLength, manifestHashes, parseManifest, type Manifest } from "../bl
 import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
 import { idOf, keyOf, TYPES, type ResourcePath } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
-import type { ResourceRecord, Store } from "../domain/resource.js";
+import type { OperationRecord, ResourceRecord, Store } from "../domain/resource.js";
 import {
   ResourceService,
   type KindRules,
@@ -162,8 +162,17 @@ export class DiskService {
     return cs;
   }
 
-  /** PUT: creates or replaces; a Copy shares its source's manifest. */
-  async put(kind: DiskKind, path: ResourcePath, input: WriteInput, ctx: WriteContext) {
+  /**
+   * PUT: creates or replaces; a Copy shares its source's manifest. A creation also records the
+   * operation its client polls, already `Succeeded`, in the same transaction: one commit per
+   * creation, and no poll can find the disk without its operation.
+   */
+  async put(
+    kind: DiskKind,
+    path: ResourcePath,
+    input: WriteInput,
+    ctx: WriteContext,
+  ): Promise<{ record: ResourceRecord; created: boolean; operation?: OperationRecord }> {
     return this.store.transaction(async (tx) => {
       const properties: Properties = { ...input.properties };
       const creation = (properties.creationData ?? {}) as Properties;
@@ -240,7 +249,20 @@ export class DiskService {
           ctx.now.toISOString(),
         );
       }
-      return result;
+      if (!result.created) return result;
+      const now = ctx.now.toISOString();
+      const operation: OperationRecord = {
+        id: randomUUID(),
+        subscriptionId: result.record.subscriptionId,
+        location: result.record.location,
+        status: "Succeeded",
+        startTime: now,
+        endTime: now,
+        error: null,
+        resourceKey: result.record.key,
+      };
+      await tx.operations.insert(operation);
+      return { ...result, operation };
     });
   }
 
@@ -621,10 +643,9 @@ export class DiskService {
     return collectGarbage(cs.driver, {
       graceMs,
       references: async () => {
-        const rows = await this.store.manifests.listByLocation(location);
+        const manifests = await this.store.manifests.listManifestsAt(location);
         const all = new Set<string>();
-        for (const row of rows)
-          for (const h of manifestHashes(parseManifest(row.manifest))) all.add(h);
+        for (const m of manifests) for (const h of manifestHashes(parseManifest(m))) all.add(h);
         return all;
       },
     });

@@ -151,8 +151,11 @@ export interface ManifestRepository {
   deleteOne(resourceKey: string, location: string): Promise<void>;
   /** Removes every row of a resource; returns how many. */
   deleteAll(resourceKey: string): Promise<number>;
-  /** Every manifest stored for a location (what garbage collection counts as references). */
-  listByLocation(location: string): Promise<ManifestRecord[]>;
+  /**
+   * The distinct manifests the rows of a location point at (what garbage collection counts as
+   * references): one per content however many resources share it.
+   */
+  listManifestsAt(location: string): Promise<unknown[]>;
   /** Where one content is stored, without reading its manifests. */
   listLocations(resourceKey: string): Promise<string[]>;
   /**

@@ -2,7 +2,36 @@
  * Schema migrations, written once with Kysely's schema builder so that SQLite and PostgreSQL run
  * the same steps. Append new migrations; never edit a shipped one.
  */
-import { Kysely, Migrator, type Migration, type MigrationProvider } from "kysely";
+import {
+  Kysely,
+  Migrator,
+  type Migration,
+  type MigrationProvider,
+  type MigrationResultSet,
+} from "kysely";
+import { bodyIdOf } from "./sql-manifests.js";
+
+/** Old manifest rows read per step of 0006: bounds the memory a big data dir needs to migrate. */
+const MIGRATE_PAGE = 200;
+
+/** The tables 0006 reads and writes, as they are while it runs. */
+interface Tables0006 {
+  manifests: {
+    resource_key: string;
+    location: string;
+    manifest: string;
+    digest: string;
+    created_at: string;
+  };
+  manifest_bodies: { id: string; body: string };
+  manifest_rows: {
+    resource_key: string;
+    location: string;
+    body_id: string;
+    digest: string;
+    created_at: string;
+  };
+}
 
 const migrations: Record<string, Migration> = {
   "0001-initial": {
@@ -138,12 +167,102 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable("operations").addColumn("resource_key", "text").execute();
     },
   },
+  "0006-manifest-bodies": {
+    async up(db: Kysely<unknown>) {
+      // A FromImage disk or a Copy used to get its own copy of the manifest text (≈75 KB for a
+      // 4 GiB image); now every row points at one body per distinct text. The rows move into a
+      // new table rather than gaining a column, so that body_id is NOT NULL and a foreign key on
+      // both dialects. Kysely runs PostgreSQL's migrations in a transaction but not SQLite's: this
+      // one moves data, so it opens its own where none is open.
+      const run = async (tx: Kysely<Tables0006>) => {
+        await tx.schema
+          .createTable("manifest_bodies")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("body", "text", (c) => c.notNull())
+          .execute();
+        await tx.schema
+          .createTable("manifest_rows")
+          .addColumn("resource_key", "text", (c) => c.notNull())
+          .addColumn("location", "text", (c) => c.notNull())
+          .addColumn("body_id", "text", (c) => c.notNull().references("manifest_bodies.id"))
+          .addColumn("digest", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("manifest_rows_pk", ["resource_key", "location"])
+          .execute();
+        let after: { resource_key: string; location: string } | undefined;
+        for (;;) {
+          const rows = await tx
+            .selectFrom("manifests")
+            .selectAll()
+            .$if(after !== undefined, (q) =>
+              q.where((eb) =>
+                eb.or([
+                  eb("resource_key", ">", after!.resource_key),
+                  eb.and([
+                    eb("resource_key", "=", after!.resource_key),
+                    eb("location", ">", after!.location),
+                  ]),
+                ]),
+              ),
+            )
+            .orderBy("resource_key")
+            .orderBy("location")
+            .limit(MIGRATE_PAGE)
+            .execute();
+          for (const row of rows) {
+            const id = bodyIdOf(row.manifest);
+            await tx
+              .insertInto("manifest_bodies")
+              .values({ id, body: row.manifest })
+              .onConflict((oc) => oc.column("id").doNothing())
+              .execute();
+            await tx
+              .insertInto("manifest_rows")
+              .values({
+                resource_key: row.resource_key,
+                location: row.location,
+                body_id: id,
+                digest: row.digest,
+                created_at: row.created_at,
+              })
+              .execute();
+          }
+          if (rows.length < MIGRATE_PAGE) break;
+          after = rows.at(-1);
+        }
+        await tx.schema.dropTable("manifests").execute();
+        await tx.schema.alterTable("manifest_rows").renameTo("manifests").execute();
+        await tx.schema
+          .createIndex("manifests_by_location")
+          .on("manifests")
+          .columns(["location", "resource_key"])
+          .execute();
+        // What deleting a row asks: does any other row still point at its body?
+        await tx.schema
+          .createIndex("manifests_by_body")
+          .on("manifests")
+          .column("body_id")
+          .execute();
+      };
+      const typed = db as Kysely<Tables0006>;
+      if (typed.isTransaction) await run(typed);
+      else await typed.transaction().execute(run);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  report(await new Migrator({ db, provider }).migrateToLatest());
+}
+
+/** Runs the migrations up to `name` included: how a test makes a data dir of an older release. */
+export async function migrateUpTo(db: Kysely<unknown>, name: string): Promise<void> {
+  report(await new Migrator({ db, provider }).migrateTo(name));
+}
+
+function report({ error, results }: MigrationResultSet) {
   const failed = results?.find((r) => r.status === "Error");
   if (error || failed) {
     throw new Error(`database migration ${failed?.migrationName ?? ""} failed`, { cause: error });

@@ -14,9 +14,7 @@ import { SqliteReads } from "./sqlite-reads.js";
 import { withStatementCache, type WriteCounter } from "./statement-cache.js";
 
 export async function openStore(databaseUrl: string): Promise<Store> {
-  const counter: WriteCounter = { writes: 0 };
-  const { dialect, sqlite } = await dialectFor(databaseUrl, counter);
-  const db = new Kysely<Database>({ dialect });
+  const { db, sqlite, counter } = await openDatabase(databaseUrl);
   try {
     await migrateToLatest(db as Kysely<unknown>);
   } catch (err) {
@@ -25,6 +23,16 @@ export async function openStore(databaseUrl: string): Promise<Store> {
   }
   // Prepared after the migrations: the statement needs the resources table.
   return new SqlStore(db, false, sqlite && new SqliteReads(sqlite, counter));
+}
+
+/**
+ * The database a URL names, as it is: `openStore` migrates it first; a test makes it into an
+ * older release's schema (`migrateUpTo`) to check what an upgrade does to its data.
+ */
+export async function openDatabase(databaseUrl: string) {
+  const counter: WriteCounter = { writes: 0 };
+  const { dialect, sqlite } = await dialectFor(databaseUrl, counter);
+  return { db: new Kysely<Database>({ dialect }), sqlite, counter };
 }
 
 async function dialectFor(databaseUrl: string, counter: WriteCounter) {

@@ -50,9 +50,16 @@ export interface PrincipalsTable {
 export interface ManifestsTable {
   resource_key: string;
   location: string;
-  manifest: string;
+  /** The manifest_bodies row holding the manifest's JSON text. */
+  body_id: string;
   digest: string;
   created_at: string;
+}
+
+/** Manifest texts, once each; `id` is the SHA-256 of `body`. */
+export interface ManifestBodiesTable {
+  id: string;
+  body: string;
 }
 
 export interface ReplicasTable {
@@ -82,6 +89,7 @@ export interface RegionAccessTable {
 export interface Database {
   resources: ResourcesTable;
   manifests: ManifestsTable;
+  manifest_bodies: ManifestBodiesTable;
   replicas: ReplicasTable;
   region_access: RegionAccessTable;
   operations: OperationsTable;

@@ -5,7 +5,6 @@
 import type { Kysely, Selectable, Transaction } from "kysely";
 import type {
   IdentityRepository,
-  ManifestRecord,
   ManifestRepository,
   OperationRecord,
   OperationRepository,
@@ -22,7 +21,8 @@ import type {
   TenantRecord,
 } from "../domain/resource.js";
 import type { Database, ResourcesTable } from "./schema.js";
-import { resourceKeyStartsWith, SqlReplicaRepository } from "./sql-replicas.js";
+import { SqlManifestRepository } from "./sql-manifests.js";
+import { SqlReplicaRepository } from "./sql-replicas.js";
 import type { ResourceRow, SqliteReads } from "./sqlite-reads.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -327,110 +327,6 @@ class SqlIdentityRepository implements IdentityRepository {
   }
 }
 
-class SqlManifestRepository implements ManifestRepository {
-  constructor(private readonly db: Db) {}
-
-  async get(resourceKey: string, location: string) {
-    const row = await this.db
-      .selectFrom("manifests")
-      .selectAll()
-      .where("resource_key", "=", resourceKey)
-      .where("location", "=", location)
-      .executeTakeFirst();
-    return row && toManifest(row);
-  }
-
-  async put(m: ManifestRecord) {
-    await this.db
-      .deleteFrom("manifests")
-      .where("resource_key", "=", m.resourceKey)
-      .where("location", "=", m.location)
-      .execute();
-    await this.db
-      .insertInto("manifests")
-      .values({
-        resource_key: m.resourceKey,
-        location: m.location,
-        manifest: JSON.stringify(m.manifest),
-        digest: m.digest,
-        created_at: m.createdAt,
-      })
-      .execute();
-  }
-
-  async deleteOne(resourceKey: string, location: string) {
-    await this.db
-      .deleteFrom("manifests")
-      .where("resource_key", "=", resourceKey)
-      .where("location", "=", location)
-      .execute();
-  }
-
-  async deleteAll(resourceKey: string) {
-    const result = await this.db
-      .deleteFrom("manifests")
-      .where("resource_key", "=", resourceKey)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
-  }
-
-  async listByLocation(location: string) {
-    const rows = await this.db
-      .selectFrom("manifests")
-      .selectAll()
-      .where("location", "=", location)
-      .execute();
-    return rows.map(toManifest);
-  }
-
-  async listLocations(resourceKey: string) {
-    const rows = await this.db
-      .selectFrom("manifests")
-      .select("location")
-      .where("resource_key", "=", resourceKey)
-      .execute();
-    return rows.map((r) => r.location);
-  }
-
-  async copy(fromKey: string, location: string, toKey: string, createdAt: string) {
-    await this.deleteOne(toKey, location);
-    await this.db
-      .insertInto("manifests")
-      .columns(["resource_key", "location", "manifest", "digest", "created_at"])
-      .expression((eb) =>
-        eb
-          .selectFrom("manifests")
-          .select([
-            eb.val(toKey).as("resource_key"),
-            "location",
-            "manifest",
-            "digest",
-            eb.val(createdAt).as("created_at"),
-          ])
-          .where("resource_key", "=", fromKey)
-          .where("location", "=", location),
-      )
-      .execute();
-  }
-
-  async listByResource(resourceKey: string) {
-    const rows = await this.db
-      .selectFrom("manifests")
-      .selectAll()
-      .where("resource_key", "=", resourceKey)
-      .execute();
-    return rows.map(toManifest);
-  }
-
-  async deleteByPrefix(prefix: string) {
-    const result = await this.db
-      .deleteFrom("manifests")
-      .where((eb) => resourceKeyStartsWith(eb, prefix))
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
-  }
-}
-
 class SqlRegionAccessRepository implements RegionAccessRepository {
   constructor(private readonly db: Db) {}
 
@@ -489,16 +385,6 @@ function toRegionAccess(row: Selectable<Database["region_access"]>): RegionAcces
     subscriptionId: row.subscription_id,
     grantedAt: row.granted_at,
     grantedBy: row.granted_by,
-  };
-}
-
-function toManifest(row: Selectable<Database["manifests"]>): ManifestRecord {
-  return {
-    resourceKey: row.resource_key,
-    location: row.location,
-    manifest: JSON.parse(row.manifest),
-    digest: row.digest,
-    createdAt: row.created_at,
   };
 }
 

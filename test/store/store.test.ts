@@ -3,36 +3,10 @@
  * OCG_TEST_POSTGRES_URL names a database (CI sets it; each run starts from an empty schema).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import pg from "pg";
 import type { ResourceRecord, Store } from "../../src/domain/resource.js";
 import { openStore } from "../../src/store/open-store.js";
-import { tempDir } from "../helpers/server.js";
-
-const postgresUrl = process.env.OCG_TEST_POSTGRES_URL;
-
-async function freshPostgres(url: string): Promise<string> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query("DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
-  } finally {
-    await client.end();
-  }
-  return url;
-}
-
-const DIALECTS: { name: string; open: () => Promise<Store>; skip?: string }[] = [
-  { name: "sqlite", open: () => openStore(`sqlite:${join(tempDir("store"), "metadata.db")}`) },
-  {
-    name: "postgres",
-    open: async () => openStore(await freshPostgres(postgresUrl!)),
-    skip: postgresUrl
-      ? undefined
-      : "OCG_TEST_POSTGRES_URL is not set: PostgreSQL dialect not tested in this run",
-  },
-];
+import { countRows, DATABASES } from "../helpers/databases.js";
 
 const SUB = "00000000-0000-0000-0000-000000000001";
 function record(id: string, over: Partial<ResourceRecord> = {}): ResourceRecord {
@@ -63,13 +37,15 @@ function record(id: string, over: Partial<ResourceRecord> = {}): ResourceRecord 
 const gallery = (rg: string, name: string) =>
   `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.Compute/galleries/${name}`;
 
-for (const dialect of DIALECTS) {
+for (const dialect of DATABASES) {
   describe(`store on ${dialect.name}`, { skip: dialect.skip }, () => {
     let store: Store;
+    let url: string;
     after(() => store?.close());
 
     test("round-trips records, pages by key and counts by region", async () => {
-      store = await dialect.open();
+      url = await dialect.url();
+      store = await openStore(url);
       for (let i = 0; i < 5; i++) {
         await store.resources.insert(
           record(gallery("RG", `g${i}`), { tags: i === 0 ? {} : { n: String(i) } }),
@@ -226,6 +202,69 @@ for (const dialect of DIALECTS) {
       assert.equal(copied?.createdAt, "2026-03-03T00:00:00.000Z");
       assert.deepEqual(await store.manifests.listLocations("disk-1"), ["westus"]);
       assert.deepEqual(await store.manifests.listLocations("nothing"), []);
+    });
+
+    test("a manifest body is kept once however many rows share it, and goes with its last row", async () => {
+      const manifest = (seed: string) => ({
+        size: 2048,
+        chunkSize: 512,
+        sha256: seed.repeat(64),
+        chunks: [
+          [0, "1".repeat(64)],
+          [3, seed.repeat(64)],
+        ],
+      });
+      const row = (resourceKey: string, m: ReturnType<typeof manifest>, location = "eastus-1") => ({
+        resourceKey,
+        location,
+        manifest: m,
+        digest: m.sha256,
+        createdAt: "2026-01-01T00:00:00.000Z",
+      });
+      const bodies = () => countRows(url, "manifest_bodies");
+      const before = await bodies();
+      const image = manifest("a");
+      await store.manifests.put(row("version|os", image));
+      for (let i = 0; i < 20; i++) {
+        await store.transaction((tx) =>
+          tx.manifests.copy("version|os", "eastus-1", `disk-${i}`, "2026-02-02T00:00:00.000Z"),
+        );
+      }
+      assert.equal(await bodies(), before + 1);
+      // Garbage collection sees the content once, not once per disk.
+      const atLocation = await store.manifests.listManifestsAt("eastus-1");
+      assert.equal(
+        atLocation.filter((m) => (m as { sha256: string }).sha256 === image.sha256).length,
+        1,
+      );
+
+      // The version goes; the disks deployed from it keep their content.
+      await store.manifests.deleteAll("version|os");
+      assert.deepEqual((await store.manifests.get("disk-7", "eastus-1"))?.manifest, image);
+      assert.equal(await bodies(), before + 1);
+      // Rewriting a row with the body it already has keeps that body.
+      await store.manifests.put(row("disk-0", image));
+      assert.deepEqual((await store.manifests.get("disk-0", "eastus-1"))?.manifest, image);
+      // A row rewritten with another body lets go of the old one only when nobody else holds it.
+      await store.manifests.put(row("disk-1", manifest("b")));
+      assert.equal(await bodies(), before + 2);
+      await store.manifests.deleteOne("disk-1", "eastus-1");
+      assert.equal(await bodies(), before + 1);
+      for (let i = 0; i < 20; i++) await store.manifests.deleteAll(`disk-${i}`);
+      assert.equal(await bodies(), before);
+      const left = await store.manifests.listManifestsAt("eastus-1");
+      assert.ok(left.every((m) => (m as { sha256: string }).sha256 !== image.sha256));
+
+      // A resource group's deletion takes its bodies along.
+      const inGroup = `/subscriptions/${SUB}/resourcegroups/gone/providers/microsoft.compute/disks/d`;
+      await store.manifests.put(row(inGroup, manifest("c")));
+      await store.manifests.put(row(inGroup, manifest("c"), "westus"));
+      assert.equal(await bodies(), before + 1);
+      assert.equal(
+        await store.manifests.deleteByPrefix(`/subscriptions/${SUB}/resourcegroups/gone/`),
+        2,
+      );
+      assert.equal(await bodies(), before);
     });
   });
 }

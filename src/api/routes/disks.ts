@@ -6,7 +6,6 @@
  * and its poll shows the disk as `properties.output`. Other writes answer with the finished
  * resource at once (200).
  */
-import { randomUUID } from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ResourcePath } from "../../domain/ids.js";
@@ -180,7 +179,7 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService; sto
         zones?: string[];
         properties?: Record<string, unknown>;
       };
-      const { record, created } = await disks.put(
+      const { record, operation: op } = await disks.put(
         kind,
         pathOf(request),
         {
@@ -195,19 +194,7 @@ export function diskRoutes(app: FastifyInstance, deps: { disks: DiskService; sto
         },
         actorOf(request),
       );
-      if (!created) return reply.code(200).send(renderDisk(record));
-      const now = new Date().toISOString();
-      const op = {
-        id: randomUUID(),
-        subscriptionId: record.subscriptionId,
-        location: record.location,
-        status: "Succeeded" as const,
-        startTime: now,
-        endTime: now,
-        error: null,
-        resourceKey: record.key,
-      };
-      await store.operations.insert(op);
+      if (!op) return reply.code(200).send(renderDisk(record));
       const url = `${baseUrlOf(request)}/subscriptions/${op.subscriptionId}/providers/Microsoft.Compute/locations/${op.location}/DiskOperations/${op.id}`;
       reply.header("Azure-AsyncOperation", `${url}?api-version=${request.armApiVersion}`);
       reply.header("Location", `${url}?monitor=true&api-version=${request.armApiVersion}`);
