@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ClientSecretCredential } from "@azure/identity";
@@ -12,7 +13,7 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import { importJWK, SignJWT } from "jose";
 import { hashSecret } from "../../src/identity/secrets.js";
 import { openStore } from "../../src/store/open-store.js";
-import { call, startTestServer, type TestServer } from "../helpers/server.js";
+import { call, sharedTls, startTestServer, type TestServer } from "../helpers/server.js";
 
 let t: TestServer;
 let sub: string;
@@ -206,4 +207,62 @@ test("regions, tenants and cloud metadata are served", async () => {
     token: null,
   });
   assert.equal(metadata.json[0].resourceManager, `${t.url}/`);
+});
+
+test("on one kept-alive connection each request's token is judged anew, expiry included", async () => {
+  const jwk = JSON.parse(readFileSync(join(t.dataDir, "identity", "signing-key.json"), "utf8"));
+  const key = await importJWK(jwk, "RS256");
+  const now = Math.floor(Date.now() / 1000);
+  const shortLived = await new SignJWT({
+    tid: t.credentials.tenantId,
+    oid: randomUUID(),
+    appid: t.credentials.clientId,
+  })
+    .setProtectedHeader({ alg: "RS256", kid: jwk.kid })
+    .setIssuer(`https://sts.windows.net/${t.credentials.tenantId}/`)
+    .setAudience("https://management.azure.com/")
+    .setIssuedAt(now)
+    .setExpirationTime(now + 2)
+    .sign(key);
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: 1,
+    ca: readFileSync(sharedTls().tlsCa),
+  });
+  const get = (token: string) =>
+    new Promise<{ status: number; reused: boolean; code?: string }>((resolve, reject) => {
+      const req = request(
+        new URL(galleriesPath(), t.url),
+        { agent, headers: { authorization: `Bearer ${token}` } },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (text += d));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode!,
+              reused: req.reusedSocket,
+              code: res.statusCode === 200 ? undefined : JSON.parse(text).error.code,
+            }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+  try {
+    assert.equal((await get(shortLived)).status, 200);
+    const other = await get(`${shortLived.slice(0, -4)}AAAA`);
+    assert.deepEqual(other, { status: 401, reused: true, code: "InvalidAuthenticationToken" });
+    assert.deepEqual(await get(shortLived), { status: 200, reused: true, code: undefined });
+    await new Promise((r) => setTimeout(r, Math.max(0, (now + 3) * 1000 - Date.now())));
+    assert.deepEqual(await get(shortLived), {
+      status: 401,
+      reused: true,
+      code: "ExpiredAuthenticationToken",
+    });
+    assert.equal((await get(await t.token())).status, 200);
+  } finally {
+    agent.destroy();
+  }
 });
