@@ -39,6 +39,25 @@ async function tokenFor(
   return { status: res.status, json: (await res.json()) as Record<string, any> };
 }
 
+/**
+ * An ARM token for the server's own principal, valid between two times (s), signed with the
+ * server's key (under its key id) or with `key`, a forger's.
+ */
+async function signedToken(issuedAt: number, expiresAt: number, key?: CryptoKey) {
+  const jwk = JSON.parse(readFileSync(join(t.dataDir, "identity", "signing-key.json"), "utf8"));
+  return new SignJWT({
+    tid: t.credentials.tenantId,
+    oid: randomUUID(),
+    appid: t.credentials.clientId,
+  })
+    .setProtectedHeader({ alg: "RS256", kid: jwk.kid })
+    .setIssuer(`https://sts.windows.net/${t.credentials.tenantId}/`)
+    .setAudience("https://management.azure.com/")
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(expiresAt)
+    .sign(key ?? (await importJWK(jwk, "RS256")));
+}
+
 const clientCredentials = (extra: Record<string, string> = {}) => ({
   grant_type: "client_credentials",
   client_id: t.credentials.clientId,
@@ -119,31 +138,15 @@ test("ARM calls without a valid token get 401 with the ARM envelope and WWW-Auth
   assert.equal(wrongAudience.status, 401);
   assert.equal(wrongAudience.json.error.code, "InvalidAuthenticationTokenAudience");
 
-  const jwk = JSON.parse(readFileSync(join(t.dataDir, "identity", "signing-key.json"), "utf8"));
-  const key = await importJWK(jwk, "RS256");
   const past = Math.floor(Date.now() / 1000) - 7200;
-  const expired = await new SignJWT({
-    tid: t.credentials.tenantId,
-    oid: randomUUID(),
-    appid: t.credentials.clientId,
-  })
-    .setProtectedHeader({ alg: "RS256", kid: jwk.kid })
-    .setIssuer(`https://sts.windows.net/${t.credentials.tenantId}/`)
-    .setAudience("https://management.azure.com/")
-    .setIssuedAt(past)
-    .setExpirationTime(past + 3600)
-    .sign(key);
+  const expired = await signedToken(past, past + 3600);
   const expiredRes = await call(t, "GET", galleriesPath(), { token: expired });
   assert.equal(expiredRes.status, 401);
   assert.equal(expiredRes.json.error.code, "ExpiredAuthenticationToken");
 
   const { privateKey } = await import("jose").then((j) => j.generateKeyPair("RS256"));
-  const forged = await new SignJWT({ tid: t.credentials.tenantId, appid: t.credentials.clientId })
-    .setProtectedHeader({ alg: "RS256", kid: jwk.kid })
-    .setIssuer(`https://sts.windows.net/${t.credentials.tenantId}/`)
-    .setAudience("https://management.azure.com/")
-    .setExpirationTime("1h")
-    .sign(privateKey);
+  const now = Math.floor(Date.now() / 1000);
+  const forged = await signedToken(now, now + 3600, privateKey);
   const forgedRes = await call(t, "GET", galleriesPath(), { token: forged });
   assert.equal(forgedRes.json.error.code, "InvalidAuthenticationToken");
 });
@@ -210,20 +213,8 @@ test("regions, tenants and cloud metadata are served", async () => {
 });
 
 test("on one kept-alive connection each request's token is judged anew, expiry included", async () => {
-  const jwk = JSON.parse(readFileSync(join(t.dataDir, "identity", "signing-key.json"), "utf8"));
-  const key = await importJWK(jwk, "RS256");
   const now = Math.floor(Date.now() / 1000);
-  const shortLived = await new SignJWT({
-    tid: t.credentials.tenantId,
-    oid: randomUUID(),
-    appid: t.credentials.clientId,
-  })
-    .setProtectedHeader({ alg: "RS256", kid: jwk.kid })
-    .setIssuer(`https://sts.windows.net/${t.credentials.tenantId}/`)
-    .setAudience("https://management.azure.com/")
-    .setIssuedAt(now)
-    .setExpirationTime(now + 2)
-    .sign(key);
+  const shortLived = await signedToken(now, now + 2);
   const agent = new Agent({
     keepAlive: true,
     maxSockets: 1,
