@@ -136,6 +136,7 @@ function creation(input: Properties, snapshot: boolean) {
           "properties.creationData.sourceResourceId",
         );
       }
+      checkSizeOfCopy(input, source.diskSizeBytes);
       return {
         creationData: {
           createOption: "Copy",
@@ -148,6 +149,7 @@ function creation(input: Properties, snapshot: boolean) {
     }
     case "FromImage": {
       if (!source?.imageReference) break;
+      checkSizeOfCopy(input, source.diskSizeBytes);
       return {
         creationData: { createOption: "FromImage", galleryImageReference: source.imageReference },
         bytes: source.diskSizeBytes,
@@ -159,6 +161,28 @@ function creation(input: Properties, snapshot: boolean) {
     "InvalidParameter",
     `Create option '${option}' is not supported here; use Empty, Upload, Copy or FromImage.`,
     "properties.creationData.createOption",
+  );
+}
+
+/**
+ * A Copy or FromImage disk has its source's size. Azure takes a larger `diskSizeGB` and grows the
+ * disk; this server can't grow one yet, so it says so rather than make a smaller disk than asked.
+ */
+function checkSizeOfCopy(input: Properties, sourceBytes: number) {
+  const gb = input.diskSizeGB as number | undefined;
+  const sourceGb = Math.ceil(sourceBytes / GIB);
+  if (gb === undefined || gb === sourceGb) return;
+  if (gb < sourceGb) {
+    throw new ValidationError(
+      "BadRequest",
+      `The disk size ${gb} GB is smaller than its source's ${sourceGb} GB. Give at least ${sourceGb} GB, or leave 'diskSizeGB' out.`,
+      "properties.diskSizeGB",
+    );
+  }
+  throw new ConflictError(
+    "OperationNotAllowed",
+    `A disk larger than its source (${sourceGb} GB) is not supported by this server yet: leave 'diskSizeGB' out, or give ${sourceGb}.`,
+    "properties.diskSizeGB",
   );
 }
 

@@ -100,6 +100,33 @@ describe("deploying disks from image versions", () => {
     assert.equal(res.status, 404, "nothing was created");
   });
 
+  it("takes the image's size, and says so when asked for a larger disk", async () => {
+    const sized = (name: string, diskSizeGB: number) =>
+      t.compute.disks.beginCreateOrUpdateAndWait(RG, name, {
+        location: HOME,
+        diskSizeGB,
+        creationData: {
+          createOption: "FromImage",
+          galleryImageReference: { id: versionId("1.0.0") },
+        },
+      });
+    const same = await sized("same-size", 1);
+    assert.equal(same.diskSizeGB, 1);
+    assert.equal(same.diskSizeBytes, v1.length - 512);
+    await assert.rejects(sized("larger", 2), (e: any) => {
+      assert.equal(e.statusCode, 409);
+      assert.equal(e.code, "OperationNotAllowed");
+      assert.match(e.message, /larger than its source \(1 GB\)/);
+      return true;
+    });
+    const res = await call(
+      t,
+      "GET",
+      `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/disks/larger?api-version=2022-07-02`,
+    );
+    assert.equal(res.status, 404, "nothing was created");
+  });
+
   it("spreads reads over the replicas of the region", async () => {
     const disk = "spread";
     await fromImage(disk, "westus", versionId("1.0.0"));
