@@ -42,3 +42,24 @@ export async function finishedOperation(
     reply.header("Location", `${url}?monitor=true&api-version=${scope.apiVersion}`);
   return op;
 }
+
+/** ARM's answer to a DELETE that removed something: 202 with the operation to poll (finished). */
+export async function acceptedDelete(
+  store: Store,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deleted: { subscriptionId: string; location: string },
+) {
+  await finishedOperation(
+    store,
+    request,
+    reply,
+    {
+      subscriptionId: deleted.subscriptionId,
+      location: deleted.location,
+      apiVersion: request.armApiVersion,
+    },
+    { location: true },
+  );
+  return reply.code(202).send();
+}

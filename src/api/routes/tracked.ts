@@ -10,7 +10,7 @@ import type { ResourceRecord, Store } from "../../domain/resource.js";
 import type { ResourceService, WriteContext } from "../../domain/resource-service.js";
 import type { ApiFamily } from "../arm/api-versions.js";
 import { AnswerCache } from "../arm/answer-cache.js";
-import { finishedOperation } from "../arm/lro.js";
+import { acceptedDelete, finishedOperation } from "../arm/lro.js";
 import { pageRequest, sendPage } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
 import { shapeRecord } from "../arm/version-shapes.js";
@@ -120,18 +120,10 @@ export function trackedRoutes(app: FastifyInstance, store: Store, kind: TrackedK
     const deleted = await kind.service.delete(path);
     if (!deleted) return reply.code(204).send();
     if (!kind.longRunning) return reply.code(200).send();
-    await finishedOperation(
-      store,
-      request,
-      reply,
-      {
-        subscriptionId: path.subscriptionId,
-        location: deleted.location,
-        apiVersion: request.armApiVersion,
-      },
-      { location: true },
-    );
-    return reply.code(202).send();
+    return acceptedDelete(store, request, reply, {
+      subscriptionId: path.subscriptionId,
+      location: deleted.location,
+    });
   });
 
   app.get(kind.collection, { config }, async (request, reply) => {

@@ -12,7 +12,7 @@ import type { OperationRecord, ResourceRecord, Store } from "../../domain/resour
 import type { VersionService } from "../../gallery/version-lifecycle.js";
 import { versionStateOf } from "../../gallery/versions.js";
 import { ArmError } from "../arm/errors.js";
-import { baseUrlOf, finishedOperation, POLL_AFTER_SECONDS } from "../arm/lro.js";
+import { acceptedDelete, baseUrlOf, POLL_AFTER_SECONDS } from "../arm/lro.js";
 import { sendPage, pageRequest } from "../arm/paging.js";
 import { renderResource } from "../arm/render.js";
 import { actorOf } from "./tracked.js";
@@ -159,18 +159,10 @@ export function versionRoutes(
     const path = pathOf(request, true);
     const deleted = await kind.service.delete(path, new Date());
     if (!deleted) return reply.code(204).send();
-    await finishedOperation(
-      deps.store,
-      request,
-      reply,
-      {
-        subscriptionId: path.subscriptionId,
-        location: deleted.location,
-        apiVersion: request.armApiVersion,
-      },
-      { location: true },
-    );
-    return reply.code(202).send();
+    return acceptedDelete(deps.store, request, reply, {
+      subscriptionId: path.subscriptionId,
+      location: deleted.location,
+    });
   });
 
   app.get(kind.collection, { config }, async (request, reply) => {
