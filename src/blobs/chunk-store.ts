@@ -19,8 +19,9 @@
  *   fetches and read-ahead bounded across all streams by one `StreamLimits`; streams reading the
  *   same chunk together verify it once and share its buffer (chunk-stream.ts, shared-chunks.ts).
  * - What `ingest` and `copyMissing` return is durable (`driver.sync` has run) and every chunk it
- *   references was put — written or refreshed — less than `keepAliveMs` ago. Commit the manifest
- *   promptly: garbage collection spares unreferenced chunks only for its grace period (gc.ts).
+ *   references was put — written or refreshed — less than twice `keepAliveMs` ago. Commit the
+ *   manifest promptly: garbage collection spares unreferenced chunks only for its grace period
+ *   (gc.ts).
  * - Cancellation: `signal` and a throwing `onProgress` stop the work at the next chunk; in-flight
  *   puts are aborted and awaited before the promise rejects, so nothing runs on afterwards. Chunks
  *   already stored stay (unreferenced, they are garbage collection's).
@@ -31,7 +32,12 @@ import { Worker } from "node:worker_threads";
 import { checkRange, type RandomAccess } from "../formats/random-access.js";
 import { ChunkStream, PIECE, StreamLimits } from "./chunk-stream.js";
 import { SharedChunks } from "./shared-chunks.js";
-import { ChunkNotFoundError, CorruptChunkError, type BlobDriver } from "./driver.js";
+import {
+  ChunkNotFoundError,
+  CorruptChunkError,
+  type BlobDriver,
+  type RefreshOptions,
+} from "./driver.js";
 import { DEFAULT_GC_GRACE_MS } from "./gc.js";
 import { chunkCount, chunkLength, type ChunkHash, type Manifest } from "./manifest.js";
 
@@ -41,6 +47,12 @@ import { chunkCount, chunkLength, type ChunkHash, type Manifest } from "./manife
  * speed. BENCHMARKS.md has the measurement (npm run bench:chunk-size).
  */
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+
+/**
+ * Chunks whose presence `copyMissing` checks (and links) in one driver call: large enough that
+ * per-call costs vanish, small enough that a synchronous driver holds the event loop ~1 ms.
+ */
+const COPY_BATCH = 128;
 
 export interface ChunkStoreOptions {
   /** Length of the chunks `ingest` cuts (reading uses the manifest's own). Default 4 MiB. */
@@ -56,8 +68,9 @@ export interface ChunkStoreOptions {
   streamLimits?: StreamLimits;
   /**
    * How often a long `ingest` or `copyMissing` refreshes (`driver.touch`) the chunks it has put,
-   * so that none ages past garbage collection's grace before its manifest is committed. Must be
-   * well under the grace period; default a third of `DEFAULT_GC_GRACE_MS`.
+   * so that none ages past garbage collection's grace before its manifest is committed; a chunk
+   * refreshed more recently than this is left alone. Must be under half the grace period; default
+   * a third of `DEFAULT_GC_GRACE_MS`.
    */
   keepAliveMs?: number;
 }
@@ -155,7 +168,9 @@ export class ChunkStore {
     const knownSize = isRandomAccess(source) ? source.size : undefined;
     const whole = new ContentDigest(this.chunkSize);
     const chunks: [number, ChunkHash][] = [];
-    const keepAlive = new KeepAlive(this.driver, this.keepAliveMs);
+    const keepAlive = new KeepAlive(this.driver.location, this.keepAliveMs, (hashes, options) =>
+      this.touchAll(hashes, options),
+    );
     const put = new Set<ChunkHash>();
     const p = { bytesRead: 0, chunks: 0, zero: 0, written: 0, existed: 0, writtenBytes: 0 };
     const report = (done: boolean) => onProgress?.({ ...p, size: knownSize, done });
@@ -292,9 +307,13 @@ export class ChunkStore {
   }
 
   /**
-   * Makes every chunk of `manifest` present here, fetching only those this store lacks from
-   * `from` (each verified as read, so a damaged source copy is a `CorruptChunkError`, never
-   * stored). Chunks already here are refreshed, not compared: `verify` checks them.
+   * Makes every chunk of `manifest` present here, taking only those this store lacks from `from`:
+   * shared where the driver can (`adopt`: a hard link names the source's own file, so no byte
+   * moves and none is read — every later read of it, under either name, is verified), otherwise
+   * fetched (verified as read, so a damaged source copy is a `CorruptChunkError`, never stored) and
+   * put. Chunks already here are refreshed, not compared: `verify` checks them. Presence checks and
+   * links go to the driver `COPY_BATCH` at a time, which is what makes a version that shares most
+   * of its chunks with the last one cheap to replicate.
    */
   async copyMissing(
     manifest: Manifest,
@@ -302,36 +321,80 @@ export class ChunkStore {
     { signal, onProgress }: Signalled & { onProgress?: ProgressCallback<CopyProgress> } = {},
   ): Promise<CopyResult> {
     signal?.throwIfAborted();
-    const distinct = firstIndexOfEach(manifest);
-    const keepAlive = new KeepAlive(this.driver, this.keepAliveMs);
-    const p = { chunks: 0, total: distinct.size, copied: 0, skipped: 0, bytes: 0 };
-    async function* entries(s: AbortSignal) {
-      for (const entry of distinct) {
-        yield entry;
-        await keepAlive.due(s);
-      }
-    }
-    await runBounded(entries, this.concurrency, signal, async ([hash, index], s) => {
-      if (await this.driver.touch(hash, { signal: s })) {
-        p.skipped++;
-      } else {
-        const data = await from.fetchVerified(manifest, index, hash, s);
-        const outcome =
-          (await this.driver.adopt?.(hash, from.driver, { signal: s })) ??
-          (await this.driver.put(hash, data, { signal: s }));
+    const distinct = [...firstIndexOfEach(manifest)];
+    const keepAlive = new KeepAlive(this.driver.location, this.keepAliveMs, (hashes, options) =>
+      this.touchAll(hashes, options),
+    );
+    const p = { chunks: 0, total: distinct.length, copied: 0, skipped: 0, bytes: 0 };
+    for (let at = 0; at < distinct.length; at += COPY_BATCH) {
+      signal?.throwIfAborted();
+      const batch = distinct.slice(at, at + COPY_BATCH);
+      const freshSince = keepAlive.freshSince();
+      const present = await this.touchAll(
+        batch.map(([hash]) => hash),
+        { signal, freshSince },
+      );
+      let missing = batch.filter((_, i) => !present[i]);
+      p.skipped += batch.length - missing.length;
+      const shared =
+        missing.length && this.driver.adopt
+          ? await this.driver.adopt(
+              missing.map(([hash]) => hash),
+              from.driver,
+              { signal, freshSince },
+            )
+          : [];
+      missing = missing.filter(([, index], i) => {
+        const outcome = shared[i];
         if (outcome === "written") {
           p.copied++;
-          p.bytes += data.length;
-        } else {
+          p.bytes += chunkLength(manifest, index);
+        } else if (outcome === "existed") {
           p.skipped++;
         }
-      }
-      keepAlive.add(hash);
-      p.chunks++;
+        return outcome === undefined;
+      });
+      for (const [hash] of batch) keepAlive.add(hash);
+      p.chunks += batch.length - missing.length;
       await onProgress?.({ ...p });
-    });
+      await runBounded(
+        () => missing,
+        this.concurrency,
+        signal,
+        async ([hash, index], s) => {
+          const data = await from.fetchVerified(manifest, index, hash, s);
+          if ((await this.driver.put(hash, data, { signal: s })) === "written") {
+            p.copied++;
+            p.bytes += data.length;
+          } else {
+            p.skipped++;
+          }
+          p.chunks++;
+          await onProgress?.({ ...p });
+        },
+      );
+      await keepAlive.due(signal);
+    }
     await this.driver.sync({ signal });
     return { copied: p.copied, skipped: p.skipped, bytes: p.bytes };
+  }
+
+  /** `touch` of each hash, in one driver call where the driver takes batches. */
+  private async touchAll(
+    hashes: readonly ChunkHash[],
+    options: RefreshOptions,
+  ): Promise<boolean[]> {
+    if (this.driver.touchMany) return this.driver.touchMany(hashes, options);
+    const present = new Array<boolean>(hashes.length).fill(false);
+    await runBounded(
+      () => hashes.keys(),
+      this.concurrency,
+      options.signal,
+      async (i, signal) => {
+        present[i] = await this.driver.touch(hashes[i]!, { signal });
+      },
+    );
+    return present;
   }
 
   /**
@@ -735,41 +798,50 @@ async function runBounded<T>(
 }
 
 /**
- * Tracks the chunks an operation has put and refreshes them all every `intervalMs`, so none ages
- * past garbage collection's grace period while the operation runs. A chunk that has vanished
- * means the grace period is shorter than the interval allows: an error, never silently ignored.
+ * Tracks the chunks an operation has put and refreshes them every `intervalMs`, so none ages past
+ * garbage collection's grace period while the operation runs. A chunk modified within the last
+ * interval is left alone (`freshSince`), so every chunk added is less than two intervals old at
+ * any time. A chunk that has vanished means the grace period is shorter than the interval allows:
+ * an error, never silently ignored.
  */
 class KeepAlive {
   private readonly hashes: ChunkHash[] = [];
   private last = Date.now();
 
   constructor(
-    private readonly driver: BlobDriver,
+    private readonly location: string,
     private readonly intervalMs: number,
+    private readonly touchAll: (
+      hashes: readonly ChunkHash[],
+      options: RefreshOptions,
+    ) => Promise<boolean[]>,
   ) {}
 
   add(hash: ChunkHash): void {
     this.hashes.push(hash);
   }
 
-  async due(signal: AbortSignal): Promise<void> {
+  /** What a refresh may skip: chunks modified within the last interval. */
+  freshSince(): Date {
+    return new Date(Date.now() - this.intervalMs);
+  }
+
+  async due(signal: AbortSignal | undefined): Promise<void> {
     if (Date.now() - this.last < this.intervalMs) return;
     this.last = Date.now();
     const hashes = [...this.hashes];
-    await runBounded(
-      () => hashes,
-      16,
-      signal,
-      async (hash, s) => {
-        if (!(await this.driver.touch(hash, { signal: s }))) {
-          throw new ChunkNotFoundError(hash, this.driver.location, {
-            cause: new Error(
-              "removed while its ingest or copy was running: is the GC grace too short?",
-            ),
-          });
-        }
-      },
-    );
+    for (let at = 0; at < hashes.length; at += COPY_BATCH) {
+      const batch = hashes.slice(at, at + COPY_BATCH);
+      const present = await this.touchAll(batch, { signal, freshSince: this.freshSince() });
+      const lost = batch.find((_, i) => !present[i]);
+      if (lost) {
+        throw new ChunkNotFoundError(lost, this.location, {
+          cause: new Error(
+            "removed while its ingest or copy was running: is the GC grace too short?",
+          ),
+        });
+      }
+    }
   }
 }
 

@@ -22,6 +22,15 @@ export interface IoOptions {
   signal?: AbortSignal;
 }
 
+export interface RefreshOptions extends IoOptions {
+  /**
+   * A chunk modified at or after this time may be left as it is: it is already as safe from
+   * garbage collection as a refresh would make it. Callers pass a time well inside the grace
+   * period (gc.ts) and keep refreshing while their work runs.
+   */
+  freshSince?: Date;
+}
+
 /** One stored chunk, as listed. */
 export interface ChunkInfo {
   readonly hash: ChunkHash;
@@ -71,13 +80,26 @@ export interface BlobDriver {
   put(hash: ChunkHash, data: Uint8Array, options?: IoOptions): Promise<PutOutcome>;
 
   /**
-   * Optional. Stores the chunk `hash` that `from` holds without copying its bytes, where the two
-   * locations can share them (fs: hard links within one file system); the same outcome, durability
-   * and `modifiedAt` rules as `put`. Resolves undefined where it can't (another kind of driver,
-   * another file system, the chunk missing at `from`): the caller then copies with `put`. The
-   * caller verifies the chunk at `from` first, as it would before a `put` of its bytes.
+   * Optional: `touch` of many chunks in one call — the same guarantee and result for each, in
+   * order — for drivers where a batch is cheaper than a call per chunk (fs: one synchronous pass).
+   * With `freshSince`, a chunk modified at or after that time may be left as it is.
    */
-  adopt?(hash: ChunkHash, from: BlobDriver, options?: IoOptions): Promise<PutOutcome | undefined>;
+  touchMany?(hashes: readonly ChunkHash[], options?: RefreshOptions): Promise<boolean[]>;
+
+  /**
+   * Optional. Stores the chunks `hashes` that `from` holds without copying their bytes, where the
+   * two locations can share them (fs: hard links within one file system): per hash the same
+   * outcome, durability and `modifiedAt` rules as `put`, or undefined where it can't (another kind
+   * of driver, another file system, the chunk missing at `from`) — the caller then copies that one
+   * with `put`. Nothing is read: a shared chunk is the source's own file, no byte of it moves, and
+   * every read of it, under either name, is verified (`ChunkStore`).
+   */
+  adopt?(
+    hashes: readonly ChunkHash[],
+    from: BlobDriver,
+    options?: RefreshOptions,
+  ): Promise<(PutOutcome | undefined)[]>;
+
   /**
    * The stored bytes, as stored: the driver does not verify them (`ChunkStore` does). Rejects with
    * `ChunkNotFoundError` if the chunk is not stored.

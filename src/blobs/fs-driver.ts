@@ -5,15 +5,18 @@
  * ```
  * <root>/
  * ├── chunks/                                  whole chunks only: a name here is never partial
- * │   └── <h0h1>/                              first byte of the hash (256 directories)
- * │       └── <h2h3>/                          second byte (256 directories each)
- * │           └── <sha256>                     the chunk's bytes, immutable; mtime = last put
+ * │   └── <h0>/                                the hash's first hex digit (16 directories)
+ * │       └── <sha256>                         the chunk's bytes, immutable; mtime = last put
  * └── tmp/
  *     ├── <sha256>.<random>.part               a put in progress (or left by a crash)
  *     └── <sha256>.<random>.gc                 a chunk in the middle of a conditional delete
  * ```
  *
- * e.g. the chunk 9f86d081…0a08 lives at `chunks/9f/86/9f86d081…0a08`.
+ * e.g. the chunk 9f86d081…0a08 lives at `chunks/9/9f86d081…0a08`. Sixteen directories, not a
+ * deep fan-out: making new names durable costs one fsync per directory touched, so a `sync` after
+ * thousands of puts costs at most sixteen, and ext4's and XFS's hashed directories hold millions
+ * of names each. A location written in the old two-level layout (`chunks/<h0h1>/<h2h3>/`) is
+ * moved into this one the first time the driver uses it (`upgradeLayout`).
  *
  * Writes: `tmp/….part` is created exclusively, written, fdatasync'ed and closed, then hard-linked
  * to its name under `chunks/` (link never replaces, so of racing writers exactly one wins and the
@@ -27,13 +30,29 @@
  * the disk under them; locations on separate file systems (EXDEV) copy.
  *
  * Conditional delete (`ifOlderThan`): rename the chunk to `tmp/….gc`, then check its mtime. A
- * `touch` (futimes on an open handle) that landed first left a fresh mtime and the file is linked
- * back; a `touch` reports true only if, after its refresh, the name still leads to the inode it
- * refreshed — otherwise the rename may have come first, and it reports false so its writer writes
- * the chunk anew. Either way a refreshed chunk is never lost. A crash mid-delete leaves a `.gc` file, which
- * `removePartial` links back (never deletes): the next collection decides again.
+ * refresh (`touch`: utimes on the name) that landed first left a fresh mtime and the file is
+ * linked back. A refresh reports true only if, after it, the name leads to a fresh file — had the
+ * rename come between its path lookup and its update, the name is gone (or leads to a newer put)
+ * and it reports false, so its writer writes the chunk anew. Either way a refreshed chunk is never
+ * lost. A crash mid-delete leaves a `.gc` file, which `removePartial` links back (never deletes):
+ * the next collection decides again.
+ *
+ * Metadata calls on chunk names (lstat, utimes, link, mkdir) are synchronous: each is a few
+ * microseconds of local file-system work, far less than a thread-pool round trip, and replication
+ * makes thousands of them per version (`touchMany`, `adopt`, in batches the caller bounds).
+ * Reading and writing chunk bytes stays asynchronous.
  */
 import { randomBytes } from "node:crypto";
+import {
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  utimesSync,
+  type Stats,
+} from "node:fs";
 import {
   link,
   lstat,
@@ -47,8 +66,7 @@ import {
   stat,
   unlink,
 } from "node:fs/promises";
-import type { Stats } from "node:fs";
-import { join, resolve } from "node:path";
+import { join, resolve, sep } from "node:path";
 import {
   assertChunkHash,
   ChunkNotFoundError,
@@ -56,6 +74,7 @@ import {
   type ChunkInfo,
   type IoOptions,
   type PutOutcome,
+  type RefreshOptions,
   type Usage,
 } from "./driver.js";
 import { isChunkHash, type ChunkHash } from "./manifest.js";
@@ -69,7 +88,15 @@ export interface FsBlobDriverOptions {
   durability?: "fsync" | "none";
 }
 
-const BYTE_DIR = /^[0-9a-f]{2}$/;
+/** The chunk directories: the first hex digit of the hash. */
+const HEX_DIR = /^[0-9a-f]$/;
+/** A directory of the old two-level layout (`upgradeLayout`). */
+const LEGACY_BYTE_DIR = /^[0-9a-f]{2}$/;
+/**
+ * How much older than a refresh a name's mtime may read back and still count as that refresh:
+ * file systems with coarse timestamps round it down (FAT keeps two seconds).
+ */
+const MTIME_SLACK_MS = 2_000;
 
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -82,16 +109,27 @@ function rethrowAbortReason(signal: AbortSignal | undefined) {
   };
 }
 
+/** The names in `dir`, or none if it does not exist (a concurrent upgrade may have removed it). */
+function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return [];
+    throw error;
+  }
+}
+
 export class FsBlobDriver implements BlobDriver {
   readonly location: string;
   private readonly chunksDir: string;
   private readonly tmpDir: string;
   private readonly durable: boolean;
-  /** Leaf directories known to exist (saves a mkdir per put). */
+  /** Chunk directories known to exist (saves a mkdir per put). */
   private readonly knownDirs = new Set<string>();
   /** Directories whose entries changed since the last `sync`. */
   private dirtyDirs = new Set<string>();
   private rootReady: Promise<void> | undefined;
+  private layoutReady: Promise<void> | undefined;
   /** Locations `adopt` can't hard-link from (another file system): they are copied from. */
   private readonly cannotLinkFrom = new Set<string>();
 
@@ -105,12 +143,18 @@ export class FsBlobDriver implements BlobDriver {
   /** The file that holds a chunk (whether or not it exists). */
   chunkPath(hash: ChunkHash): string {
     assertChunkHash(hash);
-    return join(this.chunksDir, hash.slice(0, 2), hash.slice(2, 4), hash);
+    return this.pathOf(hash);
+  }
+
+  /** `chunkPath` of a hash already checked (not `join`: it normalizes, and this runs per chunk). */
+  private pathOf(hash: ChunkHash): string {
+    return `${this.chunksDir}${sep}${hash.charAt(0)}${sep}${hash}`;
   }
 
   async has(hash: ChunkHash, { signal }: IoOptions = {}): Promise<boolean> {
     const path = this.chunkPath(hash);
     signal?.throwIfAborted();
+    await this.layout();
     try {
       return (await stat(path)).isFile();
     } catch (error) {
@@ -122,31 +166,49 @@ export class FsBlobDriver implements BlobDriver {
   async touch(hash: ChunkHash, { signal }: IoOptions = {}): Promise<boolean> {
     const path = this.chunkPath(hash);
     signal?.throwIfAborted();
-    let handle;
+    await this.layout();
+    return this.refresh(path, Date.now());
+  }
+
+  async touchMany(
+    hashes: readonly ChunkHash[],
+    { signal, freshSince }: RefreshOptions = {},
+  ): Promise<boolean[]> {
+    const paths = hashes.map((hash) => this.chunkPath(hash));
+    signal?.throwIfAborted();
+    await this.layout();
+    const now = Date.now();
+    return paths.map((path) => this.refresh(path, now, freshSince?.getTime()));
+  }
+
+  /**
+   * Leaves the chunk at `path` at least as fresh as `freshSince` (or sets its mtime to `now`), and
+   * reports whether the name then leads to a fresh file: had a conditional delete renamed it
+   * between the path lookup and the update, it doesn't, and the caller writes the chunk anew.
+   */
+  private refresh(path: string, now: number, freshSince?: number): boolean {
+    if (freshSince !== undefined) {
+      const seen = lstatSync(path, { throwIfNoEntry: false });
+      if (!seen?.isFile()) return false;
+      if (seen.mtimeMs >= freshSince) return true;
+    }
     try {
-      handle = await open(path, "r");
+      const at = new Date(now);
+      utimesSync(path, at, at);
     } catch (error) {
       if (errorCode(error) === "ENOENT") return false;
       throw error;
     }
-    try {
-      const now = new Date();
-      await handle.utimes(now, now);
-      // A conditional delete may have renamed the file between our open and our utimes, and
-      // checked its age before the refresh landed. Only a file still under its name after the
-      // refresh is certain to be seen fresh by any delete that renames it later.
-      const [held, named] = await Promise.all([handle.stat(), this.statIfPresent(path)]);
-      return named !== undefined && named.ino === held.ino && named.dev === held.dev;
-    } finally {
-      await handle.close();
-    }
+    const after = lstatSync(path, { throwIfNoEntry: false });
+    return after !== undefined && after.isFile() && after.mtimeMs >= now - MTIME_SLACK_MS;
   }
 
   async put(hash: ChunkHash, data: Uint8Array, options: IoOptions = {}): Promise<PutOutcome> {
     const final = this.chunkPath(hash);
     const { signal } = options;
     signal?.throwIfAborted();
-    if (await this.touch(hash, options)) return "existed";
+    await this.layout();
+    if (this.refresh(final, Date.now())) return "existed";
     await this.ensureRoot();
     const tmp = join(this.tmpDir, `${hash}.${randomBytes(8).toString("hex")}.part`);
     try {
@@ -158,7 +220,7 @@ export class FsBlobDriver implements BlobDriver {
         await file.close();
       }
       signal?.throwIfAborted();
-      const dir = await this.ensureDir(hash);
+      const dir = this.ensureDir(hash);
       const outcome = await this.linkIntoPlace(tmp, final, hash);
       this.dirtyDirs.add(dir);
       return outcome;
@@ -168,30 +230,31 @@ export class FsBlobDriver implements BlobDriver {
   }
 
   async adopt(
-    hash: ChunkHash,
+    hashes: readonly ChunkHash[],
     from: BlobDriver,
-    options: IoOptions = {},
-  ): Promise<PutOutcome | undefined> {
-    if (!(from instanceof FsBlobDriver) || this.cannotLinkFrom.has(from.location)) return undefined;
-    options.signal?.throwIfAborted();
-    if (await this.touch(hash, options)) return "existed";
-    // Refreshed at the source first: the name made below shares that inode, so it is born as
-    // fresh as a put's, and garbage collection here spares it until its manifest is committed.
-    if (!(await from.touch(hash, options))) return undefined;
-    await this.ensureRoot();
-    const dir = await this.ensureDir(hash);
-    const linked = await this.linkFrom(from, hash);
-    if (linked === "written") this.dirtyDirs.add(dir);
-    return linked;
+    { signal, freshSince }: RefreshOptions = {},
+  ): Promise<(PutOutcome | undefined)[]> {
+    const paths = hashes.map((hash) => this.chunkPath(hash));
+    signal?.throwIfAborted();
+    if (!(from instanceof FsBlobDriver)) return hashes.map(() => undefined);
+    await Promise.all([this.layout(), from.layout(), this.ensureRoot()]);
+    const now = Date.now();
+    const since = freshSince?.getTime();
+    return hashes.map((hash, i) => {
+      if (this.cannotLinkFrom.has(from.location)) return undefined;
+      if (this.refresh(paths[i]!, now, since)) return "existed";
+      // Refreshed at the source first: the name made below shares that inode, so it is born as
+      // fresh as a put's, and garbage collection here spares it until its manifest is committed.
+      if (!from.refresh(from.pathOf(hash), now, since)) return undefined;
+      return this.linkFrom(from, hash);
+    });
   }
 
-  private async linkFrom(
-    from: FsBlobDriver,
-    hash: ChunkHash,
-    retried = false,
-  ): Promise<PutOutcome | undefined> {
+  private linkFrom(from: FsBlobDriver, hash: ChunkHash, retried = false): PutOutcome | undefined {
+    const dir = this.ensureDir(hash);
     try {
-      await link(from.chunkPath(hash), this.chunkPath(hash));
+      linkSync(from.pathOf(hash), this.pathOf(hash));
+      this.dirtyDirs.add(dir);
       return "written";
     } catch (error) {
       const code = errorCode(error);
@@ -202,10 +265,9 @@ export class FsBlobDriver implements BlobDriver {
       }
       if (code === "EMLINK") return undefined;
       if (code === "ENOENT" && !retried) {
-        // Our leaf directory went away since it was cached, or the source's chunk did.
-        if (!(await from.has(hash))) return undefined;
+        // Our chunk directory went away since it was cached, or the source's chunk did.
+        if (!lstatSync(from.pathOf(hash), { throwIfNoEntry: false })) return undefined;
         this.knownDirs.clear();
-        await this.ensureDir(hash);
         return this.linkFrom(from, hash, true);
       }
       throw error;
@@ -215,6 +277,7 @@ export class FsBlobDriver implements BlobDriver {
   async get(hash: ChunkHash, { signal }: IoOptions = {}): Promise<Buffer> {
     const path = this.chunkPath(hash);
     signal?.throwIfAborted();
+    await this.layout();
     try {
       return await readFile(path, { signal }).catch(rethrowAbortReason(signal));
     } catch (error) {
@@ -231,6 +294,7 @@ export class FsBlobDriver implements BlobDriver {
   ): Promise<boolean> {
     const path = this.chunkPath(hash);
     signal?.throwIfAborted();
+    await this.layout();
     if (!ifOlderThan) return this.unlinkIfPresent(path);
     const trash = join(this.tmpDir, `${hash}.${randomBytes(8).toString("hex")}.gc`);
     await this.ensureRoot();
@@ -259,30 +323,29 @@ export class FsBlobDriver implements BlobDriver {
 
   async *list({ signal }: IoOptions = {}): AsyncIterable<ChunkInfo> {
     signal?.throwIfAborted();
-    for (const first of await this.byteDirs(this.chunksDir)) {
-      for (const second of await this.byteDirs(join(this.chunksDir, first))) {
-        const dir = join(this.chunksDir, first, second);
-        let entries;
+    await this.layout();
+    for (const first of await this.chunkDirs()) {
+      const dir = join(this.chunksDir, first);
+      let entries;
+      try {
+        entries = await opendir(dir);
+      } catch (error) {
+        if (errorCode(error) === "ENOENT") continue;
+        throw error;
+      }
+      for await (const entry of entries) {
+        signal?.throwIfAborted();
+        const hash = entry.name;
+        if (!isChunkHash(hash) || !hash.startsWith(first)) continue;
+        let info;
         try {
-          entries = await opendir(dir);
+          info = await lstat(join(dir, hash));
         } catch (error) {
-          if (errorCode(error) === "ENOENT") continue;
+          if (errorCode(error) === "ENOENT") continue; // deleted since the directory was read
           throw error;
         }
-        for await (const entry of entries) {
-          signal?.throwIfAborted();
-          const hash = entry.name;
-          if (!isChunkHash(hash) || !hash.startsWith(first + second)) continue;
-          let info;
-          try {
-            info = await lstat(join(dir, hash));
-          } catch (error) {
-            if (errorCode(error) === "ENOENT") continue; // deleted since the directory was read
-            throw error;
-          }
-          if (!info.isFile()) continue;
-          yield { hash, size: info.size, modifiedAt: info.mtime };
-        }
+        if (!info.isFile()) continue;
+        yield { hash, size: info.size, modifiedAt: info.mtime };
       }
     }
   }
@@ -328,6 +391,8 @@ export class FsBlobDriver implements BlobDriver {
   }
 
   async removePartial(olderThan: Date, { signal }: IoOptions = {}): Promise<Usage> {
+    signal?.throwIfAborted();
+    await this.layout();
     let names: string[];
     try {
       names = await readdir(this.tmpDir);
@@ -373,18 +438,53 @@ export class FsBlobDriver implements BlobDriver {
     return this.rootReady;
   }
 
-  /** Creates `chunks/<h0h1>/<h2h3>/` if needed; records the parents whose entries changed. */
-  private async ensureDir(hash: ChunkHash): Promise<string> {
-    const dir = join(this.chunksDir, hash.slice(0, 2), hash.slice(2, 4));
+  /** Creates `chunks/<h0>/` if needed (synchronously: see the header). */
+  private ensureDir(hash: ChunkHash): string {
+    const dir = `${this.chunksDir}${sep}${hash.charAt(0)}`;
     if (this.knownDirs.has(dir)) return dir;
-    const created = await mkdir(dir, { recursive: true });
-    if (created) {
-      const top = join(this.chunksDir, hash.slice(0, 2));
-      this.dirtyDirs.add(top);
-      if (created !== dir) this.dirtyDirs.add(this.chunksDir);
-    }
+    if (mkdirSync(dir, { recursive: true }) !== undefined) this.dirtyDirs.add(this.chunksDir);
     this.knownDirs.add(dir);
     return dir;
+  }
+
+  /** Runs `upgradeLayout` once, before anything else reads or writes chunk names. */
+  private layout(): Promise<void> {
+    this.layoutReady ??= this.upgradeLayout().catch((error: unknown) => {
+      this.layoutReady = undefined;
+      throw error;
+    });
+    return this.layoutReady;
+  }
+
+  /**
+   * Moves the chunks of the old layout (`chunks/<h0h1>/<h2h3>/<hash>`) to their names in this one
+   * and removes the emptied directories. Safe to repeat after a crash, and alongside another
+   * process doing the same (what it moved first is simply gone here).
+   */
+  private async upgradeLayout(): Promise<void> {
+    const legacy = namesIn(this.chunksDir).filter((name) => LEGACY_BYTE_DIR.test(name));
+    if (legacy.length === 0) return;
+    for (const first of legacy) {
+      const top = join(this.chunksDir, first);
+      for (const second of namesIn(top).filter((name) => LEGACY_BYTE_DIR.test(name))) {
+        const leaf = join(top, second);
+        for (const hash of namesIn(leaf)) {
+          if (!isChunkHash(hash) || !hash.startsWith(first + second)) continue;
+          const dir = this.ensureDir(hash);
+          try {
+            // Replaces a chunk of the same name, which holds the same bytes.
+            renameSync(join(leaf, hash), this.chunkPath(hash));
+          } catch (error) {
+            if (errorCode(error) !== "ENOENT") throw error;
+          }
+          this.dirtyDirs.add(dir);
+        }
+        removeIfEmpty(leaf);
+      }
+      removeIfEmpty(top);
+    }
+    this.dirtyDirs.add(this.chunksDir);
+    await this.sync();
   }
 
   private async linkIntoPlace(tmp: string, final: string, hash: ChunkHash): Promise<PutOutcome> {
@@ -395,9 +495,9 @@ export class FsBlobDriver implements BlobDriver {
       const code = errorCode(error);
       if (code === "EEXIST") return "existed";
       if (code === "ENOENT") {
-        // The leaf directory went away since it was cached; make it again, once.
+        // The chunk directory went away since it was cached; make it again, once.
         this.knownDirs.clear();
-        await this.ensureDir(hash);
+        this.ensureDir(hash);
         return this.linkIntoPlace(tmp, final, hash);
       }
       if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "EMLINK") {
@@ -418,7 +518,7 @@ export class FsBlobDriver implements BlobDriver {
       if (code === "ENOENT") {
         // Either the trash is gone (someone else restored it) or the directory is.
         if (!(await this.exists(trash))) return;
-        await this.ensureDir(hash);
+        this.ensureDir(hash);
         await link(trash, this.chunkPath(hash));
       } else if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP") {
         // No hard links: put a copy back only where no newer one was written meanwhile.
@@ -453,12 +553,22 @@ export class FsBlobDriver implements BlobDriver {
     }
   }
 
-  private async byteDirs(dir: string): Promise<string[]> {
+  private async chunkDirs(): Promise<string[]> {
     try {
-      return (await readdir(dir)).filter((name) => BYTE_DIR.test(name)).sort();
+      return (await readdir(this.chunksDir)).filter((name) => HEX_DIR.test(name)).sort();
     } catch (error) {
       if (errorCode(error) === "ENOENT") return [];
       throw error;
     }
+  }
+}
+
+/** Removes an emptied directory of the old layout; one still holding stray files stays. */
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== "ENOENT" && code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
   }
 }

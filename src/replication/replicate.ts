@@ -2,7 +2,8 @@
  * One replica's job: make each of the version's contents (an image version's disks, an
  * application version's package and configuration) present in every storage location of the
  * replica, copying only the chunks a location lacks from the nearest location that holds the
- * content (same region first), each chunk verified as it is read; then record the location's
+ * content (same region first), each chunk verified as it is read — or shared without reading where
+ * both locations are on one file system (`ChunkStore.copyMissing`); then record the location's
  * manifest. A location whose manifest row exists is complete, so a job that was interrupted
  * (kill -9, lost lease) resumes with the locations and chunks still missing.
  */
@@ -67,65 +68,79 @@ export async function replicate(
 ): Promise<ReplicaTally> {
   const tally: ReplicaTally = { copied: 0, skipped: 0, bytes: 0 };
   const contents = versionContentsOf(version.properties);
-  const work: { content: VersionContent; key: string; rows: ManifestRecord[] }[] = [];
+  const work: { content: VersionContent; key: string; sources: Source[]; slots: number }[] = [];
   for (const content of contents) {
     const key = contentKeyOf(version.key, content.disk);
     let rows = await deps.store.manifests.listByResource(key);
     if (rows.length === 0) {
       rows = [await ingestFirst(deps, job, version, content, key, signal)];
     }
-    work.push({ content, key, rows });
+    // Parsed once here: a manifest holds a hash per chunk, thousands for a disk.
+    const sources = rows.map((row) => ({ row, manifest: parseManifest(row.manifest) }));
+    work.push({ content, key, sources, slots: sources[0]!.manifest.chunks.length || 1 });
   }
   // Progress counts chunk slots to copy, location by location; a location already complete
   // counts as done from the start.
   const progress: Progress = { done: 0, total: 0 };
-  for (const { rows } of work) {
-    const slots = parseManifest(rows[0]!.manifest).chunks.length || 1;
+  for (const { sources, slots } of work) {
     for (const location of job.locations) {
       progress.total += slots;
-      if (rows.some((r) => r.location === location)) progress.done += slots;
+      if (sources.some((s) => s.row.location === location)) progress.done += slots;
     }
   }
   onProgress({ ...progress });
-  for (const { content, key, rows } of work) {
+  for (const { content, key, sources, slots } of work) {
     for (const location of job.locations) {
-      if (rows.some((r) => r.location === location)) continue;
+      if (sources.some((s) => s.row.location === location)) continue;
       const before = progress.done;
-      const row = await copyFromNearest(deps, rows, location, content, signal, tally, (copied) => {
-        progress.done = before + copied;
-        onProgress({ ...progress });
-      });
-      await deps.store.manifests.put({ ...row, resourceKey: key, location });
-      rows.push({ ...row, location });
-      progress.done = before + (parseManifest(row.manifest).chunks.length || 1);
+      const source = await copyFromNearest(
+        deps,
+        sources,
+        location,
+        content,
+        signal,
+        tally,
+        (copied) => {
+          progress.done = before + copied;
+          onProgress({ ...progress });
+        },
+      );
+      const row = { ...source.row, resourceKey: key, location };
+      await deps.store.manifests.put(row);
+      sources.push({ row, manifest: source.manifest });
+      progress.done = before + slots;
       onProgress({ ...progress });
     }
   }
   return tally;
 }
 
+/** A stored copy of a content: its manifest row, and the manifest parsed. */
+interface Source {
+  row: ManifestRecord;
+  manifest: Manifest;
+}
+
 /** Sources in the order a replica tries them: its own region first, then the others. */
-function byDistance(deps: ReplicateDeps, rows: readonly ManifestRecord[], location: string) {
+function byDistance(deps: ReplicateDeps, sources: readonly Source[], location: string) {
   const region = deps.regionOf(location);
-  return [...rows].sort(
-    (a, b) =>
-      Number(deps.regionOf(b.location) === region) - Number(deps.regionOf(a.location) === region),
-  );
+  const near = (s: Source) => Number(deps.regionOf(s.row.location) === region);
+  return [...sources].sort((a, b) => near(b) - near(a));
 }
 
 async function copyFromNearest(
   deps: ReplicateDeps,
-  rows: readonly ManifestRecord[],
+  sources: readonly Source[],
   location: string,
   content: VersionContent,
   signal: AbortSignal,
   tally: ReplicaTally,
   onCopied: (chunks: number) => void,
-): Promise<ManifestRecord> {
+): Promise<Source> {
   const target = deps.chunkStore(location);
   const problems: string[] = [];
-  for (const row of byDistance(deps, rows, location)) {
-    const manifest = parseManifest(row.manifest);
+  for (const source of byDistance(deps, sources, location)) {
+    const { row, manifest } = source;
     if (content.sha256 && manifest.sha256 !== content.sha256) {
       problems.push(`${row.location}: its manifest's digest differs from the version's`);
       continue;
@@ -138,7 +153,7 @@ async function copyFromNearest(
       tally.copied += result.copied;
       tally.skipped += result.skipped;
       tally.bytes += result.bytes;
-      return row;
+      return source;
     } catch (err) {
       // A damaged or missing chunk at one source: the next replica may have a good copy.
       if (err instanceof CorruptChunkError || err instanceof ChunkNotFoundError) {

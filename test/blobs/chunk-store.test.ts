@@ -347,10 +347,21 @@ describe("ChunkStore", () => {
     assert.deepEqual(report.corrupt, [[index, hash]]);
     assert.deepEqual(report.missing, []);
 
-    // A copy from the damaged store refuses the chunk rather than spreading it.
+    // A copy that moves bytes (here: through a driver that can't share files) refuses the chunk
+    // rather than spreading it.
     const target = freshDriver();
-    await assert.rejects(new ChunkStore(target).copyMissing(m, store), isCorrupt);
+    await assert.rejects(new ChunkStore(new SpyDriver(target)).copyMissing(m, store), isCorrupt);
     assert.equal(await target.has(hash), false);
+    // On one file system the copy is the source's own file (a hard link; no byte is read): it is
+    // the same damaged file, and reading it there is the same error, never wrong bytes.
+    const linked = new ChunkStore(freshDriver(), { chunkSize: CHUNK });
+    await linked.copyMissing(m, store);
+    await assert.rejects(linked.read(m, index * CHUNK, 1), (e: unknown) => {
+      assert.ok(e instanceof CorruptChunkError);
+      assert.equal(e.hash, hash);
+      assert.equal(e.location, linked.driver.location);
+      return true;
+    });
 
     // A truncated chunk is caught the same way.
     const [, other] = m.chunks.find(([i]) => i === 5)!;

@@ -1,6 +1,6 @@
 /**
  * `FsBlobDriver` passes the driver contract, and keeps the layout and crash behaviour of
- * docs/designs/image-bytes.md: chunks at chunks/<h0h1>/<h2h3>/<hash>, partial writes only in tmp/.
+ * docs/designs/image-bytes.md: chunks at chunks/<h0>/<hash>, partial writes only in tmp/.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -38,17 +38,14 @@ runDriverSuite("FsBlobDriver", async () => {
 });
 
 describe("FsBlobDriver on disk", () => {
-  test("lays chunks out as chunks/<h0h1>/<h2h3>/<hash> and leaves tmp/ empty", async () => {
+  test("lays chunks out as chunks/<h0>/<hash> and leaves tmp/ empty", async () => {
     const root = freshDir();
     const driver = new FsBlobDriver(root);
     const data = Buffer.from("hello chunk");
     const hash = sha256(data);
     await driver.put(hash, data);
     await driver.sync();
-    assert.equal(
-      relative(root, driver.chunkPath(hash)),
-      join("chunks", hash.slice(0, 2), hash.slice(2, 4), hash),
-    );
+    assert.equal(relative(root, driver.chunkPath(hash)), join("chunks", hash.slice(0, 1), hash));
     assert.deepEqual(await readFile(driver.chunkPath(hash)), data);
     assert.deepEqual(await readdir(join(root, "tmp")), []);
     assert.equal(driver.location, resolve(root));
@@ -60,10 +57,11 @@ describe("FsBlobDriver on disk", () => {
     const data = Buffer.from("x");
     const hash = sha256(data);
     await driver.put(hash, data);
-    const leaf = join(root, "chunks", hash.slice(0, 2), hash.slice(2, 4));
-    await writeFile(join(leaf, "README"), "not a chunk");
-    await writeFile(join(leaf, "0".repeat(64)), "misplaced: wrong directory for its name");
-    await mkdir(join(root, "chunks", "zz"));
+    const dir = join(root, "chunks", hash.slice(0, 1));
+    await writeFile(join(dir, "README"), "not a chunk");
+    const misplaced = (hash.startsWith("0") ? "1" : "0").repeat(64);
+    await writeFile(join(dir, misplaced), "misplaced: wrong directory for its name");
+    await mkdir(join(root, "chunks", "z"));
     assert.deepEqual(
       (await driver.usage()).count,
       1,
@@ -124,31 +122,32 @@ describe("FsBlobDriver on disk", () => {
     assert.deepEqual(await readdir(join(root, "tmp")).catch(() => []), []);
   });
 
-  test("adopt links a chunk from a location on the same file system: no bytes copied, born fresh", async () => {
+  test("adopt links chunks from a location on the same file system: no bytes copied, born fresh", async () => {
     const source = new FsBlobDriver(freshDir());
     const here = new FsBlobDriver(freshDir());
-    const data = randomBytes(70_000);
-    const hash = sha256(data);
-    await source.put(hash, data);
+    const chunks = Array.from({ length: 3 }, () => randomBytes(70_000));
+    const hashes = chunks.map(sha256);
+    for (const data of chunks) await source.put(sha256(data), data);
     await source.sync();
     const old = new Date(Date.now() - 86_400_000);
-    await utimes(source.chunkPath(hash), old, old);
+    for (const hash of hashes) await utimes(source.chunkPath(hash), old, old);
+    await here.put(hashes[2]!, chunks[2]!);
 
-    assert.equal(await here.adopt(hash, source), "written");
+    assert.deepEqual(await here.adopt(hashes, source), ["written", "written", "existed"]);
     await here.sync();
-    assert.deepEqual(await here.get(hash), data);
+    for (const [i, hash] of hashes.entries()) assert.deepEqual(await here.get(hash), chunks[i]);
     const [mine, theirs] = await Promise.all([
-      stat(here.chunkPath(hash)),
-      stat(source.chunkPath(hash)),
+      stat(here.chunkPath(hashes[0]!)),
+      stat(source.chunkPath(hashes[0]!)),
     ]);
     assert.equal(mine.ino, theirs.ino, "one file, two names");
     assert.ok(Date.now() - mine.mtimeMs < 60_000, "as fresh as a put: GC spares it");
-    assert.equal(await here.adopt(hash, source), "existed");
+    assert.deepEqual(await here.adopt(hashes.slice(0, 1), source), ["existed"]);
 
     // Each location keeps its own name: deleting at the source leaves this one whole.
-    assert.equal(await source.delete(hash), true);
-    assert.deepEqual(await here.get(hash), data);
-    assert.equal(await source.adopt(hash, here), "written");
+    assert.equal(await source.delete(hashes[0]!), true);
+    assert.deepEqual(await here.get(hashes[0]!), chunks[0]);
+    assert.deepEqual(await source.adopt(hashes.slice(0, 1), here), ["written"]);
   });
 
   test("adopt declines what it can't link, and the caller copies", async () => {
@@ -156,11 +155,11 @@ describe("FsBlobDriver on disk", () => {
     const data = randomBytes(1000);
     const hash = sha256(data);
     const elsewhere = new FsBlobDriver(freshDir());
-    assert.equal(await here.adopt(hash, elsewhere), undefined, "missing at the source");
+    assert.deepEqual(await here.adopt([hash], elsewhere), [undefined], "missing at the source");
     assert.equal(await here.has(hash), false);
 
     const notFs = { location: "memory" } as unknown as FsBlobDriver;
-    assert.equal(await here.adopt(hash, Object.setPrototypeOf(notFs, {})), undefined);
+    assert.deepEqual(await here.adopt([hash], Object.setPrototypeOf(notFs, {})), [undefined]);
 
     // Another file system (tmpfs), where a hard link is EXDEV.
     const shm = "/dev/shm";
@@ -169,9 +168,67 @@ describe("FsBlobDriver on disk", () => {
       dirs.push(root);
       const other = new FsBlobDriver(root);
       await other.put(hash, data);
-      assert.equal(await here.adopt(hash, other), undefined);
+      assert.deepEqual(await here.adopt([hash, hash], other), [undefined, undefined]);
       assert.equal(await here.has(hash), false);
     }
+  });
+
+  test("touchMany refreshes what is stale, leaves what is fresh, and reports what is missing", async () => {
+    const driver = new FsBlobDriver(freshDir());
+    const chunks = Array.from({ length: 3 }, () => randomBytes(100));
+    const [stale, fresh, absent] = chunks.map(sha256) as [string, string, string];
+    await driver.put(stale, chunks[0]!);
+    await driver.put(fresh, chunks[1]!);
+    const old = new Date(Date.now() - 7_200_000);
+    const recent = new Date(Date.now() - 60_000);
+    await utimes(driver.chunkPath(stale), old, old);
+    await utimes(driver.chunkPath(fresh), recent, recent);
+
+    const before = Date.now();
+    const freshSince = new Date(Date.now() - 600_000);
+    assert.deepEqual(await driver.touchMany([stale, fresh, absent], { freshSince }), [
+      true,
+      true,
+      false,
+    ]);
+    assert.ok((await stat(driver.chunkPath(stale))).mtimeMs >= before - 1000, "refreshed");
+    const kept = (await stat(driver.chunkPath(fresh))).mtimeMs;
+    assert.ok(Math.abs(kept - recent.getTime()) < 1, "left alone");
+    // Without freshSince every stored chunk is refreshed, as touch does.
+    assert.deepEqual(await driver.touchMany([fresh]), [true]);
+    assert.ok((await stat(driver.chunkPath(fresh))).mtimeMs >= before - 1000);
+    assert.equal(await driver.has(absent), false);
+  });
+
+  test("a location in the old two-level layout is moved into chunks/<h0>/ on first use", async () => {
+    const root = freshDir();
+    const chunks = Array.from({ length: 40 }, () => randomBytes(300));
+    for (const data of chunks) {
+      const hash = sha256(data);
+      const leaf = join(root, "chunks", hash.slice(0, 2), hash.slice(2, 4));
+      await mkdir(leaf, { recursive: true });
+      await writeFile(join(leaf, hash), data);
+    }
+    // A stray file keeps its directory; the emptied ones go.
+    const stray = join(root, "chunks", sha256(chunks[0]!).slice(0, 2), "notes.txt");
+    await writeFile(stray, "kept");
+
+    const driver = new FsBlobDriver(root);
+    for (const data of chunks) assert.deepEqual(await driver.get(sha256(data)), data);
+    assert.equal((await driver.usage()).count, chunks.length);
+    const names = await readdir(join(root, "chunks"));
+    assert.deepEqual(
+      names.filter((n) => n.length === 2),
+      [sha256(chunks[0]!).slice(0, 2)],
+      "only the directory with the stray file is left of the old layout",
+    );
+    assert.ok(existsSync(stray));
+    for (const data of chunks) {
+      const hash = sha256(data);
+      assert.ok(existsSync(join(root, "chunks", hash.slice(0, 1), hash)));
+    }
+    // Another driver on the same location (a restart) finds nothing left to move.
+    assert.equal((await new FsBlobDriver(root).usage()).count, chunks.length);
   });
 
   test('durability "none" skips fsync but keeps the same contract', async () => {
