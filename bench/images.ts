@@ -18,7 +18,13 @@
  * with the server's CPU seconds (user + system) per round, which load on the machine inflates far
  * less than wall time. `--phases 1,2` runs only those (2 and 3 need 1; 5 is always reported).
  *
- * Usage: npm run bench:images -- [--rounds 3] [--phases 1,2,3,4] [--skip-build] [--keep]
+ * By default every storage location is a directory under the data dir, on one file system, and
+ * replication hard-links chunk files: no byte is read or written. `--copies-on DIR` puts the
+ * locations the copies go to (eastus-2, westus) on DIR instead — another file system, such as
+ * /dev/shm — so that replication reads, verifies and writes every chunk it copies.
+ *
+ * Usage: npm run bench:images -- [--rounds 3] [--phases 1,2,3,4] [--copies-on DIR] [--skip-build]
+ *        [--keep]
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -56,6 +62,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     phases: { type: "string", default: "1,2,3,4" },
     "skip-build": { type: "boolean", default: false },
+    "copies-on": { type: "string" },
     keep: { type: "boolean", default: false },
   },
 });
@@ -87,7 +94,16 @@ function timeCommand(cmd: string, argv: string[]): number {
   return seconds(start);
 }
 
-/** Bytes of chunk files under a data dir's blobs/. */
+const copiesOn = args["copies-on"] && mkdtempSync(join(args["copies-on"], "ocg-bench-copies-"));
+
+/** The directory of a storage location. */
+function locationDir(dataDir: string, location: string): string {
+  return copiesOn && COPIES.includes(location)
+    ? join(copiesOn, location)
+    : join(dataDir, "blobs", location);
+}
+
+/** Bytes of chunk files in every storage location. */
 function storeBytes(dataDir: string): number {
   let total = 0;
   const walk = (dir: string) => {
@@ -97,12 +113,29 @@ function storeBytes(dataDir: string): number {
       else if (p.includes("/chunks/")) total += statSync(p).size;
     }
   };
-  if (existsSync(join(dataDir, "blobs"))) walk(join(dataDir, "blobs"));
+  for (const dir of [join(dataDir, "blobs"), copiesOn]) if (dir && existsSync(dir)) walk(dir);
   return total;
 }
 
+/**
+ * The server's regions (the defaults) with the locations COPIES on `copiesOn`: OCG_REGIONS for
+ * `--copies-on`, else nothing.
+ */
+function regionsEnv(): Record<string, string> {
+  if (!copiesOn) return {};
+  const zones = ["1", "2", "3"];
+  return {
+    OCG_REGIONS: JSON.stringify([
+      { name: "eastus", zones, storage: { "2": join(copiesOn, "eastus-2") } },
+      { name: "westeurope", zones },
+      { name: "westus", storage: { default: join(copiesOn, "westus") } },
+      { name: "australiacentral", restricted: true },
+    ]),
+  };
+}
+
 function chunkFiles(dataDir: string, location: string): Set<string> {
-  const dir = join(dataDir, "blobs", location, "chunks");
+  const dir = join(locationDir(dataDir, location), "chunks");
   try {
     return new Set(
       readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -257,7 +290,7 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), "ocg-bench-images-"));
   const scratch = mkdtempSync(join(tmpdir(), "ocg-bench-cp-"));
   const results: Record<string, unknown> = {};
-  const server = await startOcg(dataDir);
+  const server = await startOcg(dataDir, regionsEnv());
   const http = httpsClient(server.ca, 256);
   let peakRss = 0;
   // The highest RSS sampled during each phase (VmHWM only knows the whole run).
@@ -304,8 +337,14 @@ async function main() {
         .join(" ");
     const goals: Record<string, { value: number; goal: string; pass: boolean }> = {};
     const cpuList = (xs: number[]) => xs.map((c) => c.toFixed(2)).join(", ");
-    Object.assign(results, { rounds, phases: [...phases], loadBefore: load() });
+    Object.assign(results, {
+      rounds,
+      phases: [...phases],
+      copiesOn: args["copies-on"] ?? null,
+      loadBefore: load(),
+    });
     console.log(`load average before: ${load()}`);
+    if (copiesOn) console.log(`copies (${COPIES.join(", ")}) on ${copiesOn}`);
 
     if (phases.has(1)) {
       const opensslS = median(
@@ -500,6 +539,7 @@ async function main() {
     await server.stop();
     rmSync(scratch, { recursive: true, force: true });
     if (!args.keep) rmSync(dataDir, { recursive: true, force: true });
+    if (!args.keep && copiesOn) rmSync(copiesOn, { recursive: true, force: true });
   }
 }
 
