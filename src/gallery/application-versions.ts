@@ -15,8 +15,6 @@ import { dropUndefined } from "./rules.js";
 import {
   checkVersionName,
   publishingProfileOf,
-  refusePublishingChanges,
-  refuseRegionRemoval,
   replacedPublishingProfile,
   type PublishingProfile,
   type VersionNoun,
@@ -163,21 +161,20 @@ function replaceVersion(
   regions: RegionCatalog,
 ): Properties {
   const before = existing.properties;
-  const previous = before.publishingProfile as ApplicationPublishingProfile;
   const p = (input.publishingProfile ?? {}) as Record<string, unknown>;
-  refusePublishingChanges(previous, p, APPLICATION_VERSION);
-  const base = replacedPublishingProfile(existing, p, ctx, regions, APPLICATION_VERSION);
-  const publishingProfile = applicationProfileOf(p, base, previous);
   const safetyProfile = safetyProfileOf(
     input.safetyProfile,
     before.safetyProfile as Properties | undefined,
   );
-  refuseRegionRemoval(
-    previous,
-    publishingProfile,
-    safetyProfile?.allowDeletionOfReplicatedLocations ?? false,
+  const base = replacedPublishingProfile(
+    existing,
+    p,
+    ctx,
     regions,
     APPLICATION_VERSION,
+    safetyProfile?.allowDeletionOfReplicatedLocations ?? false,
   );
+  const previous = before.publishingProfile as ApplicationPublishingProfile;
+  const publishingProfile = applicationProfileOf(p, base, previous);
   return dropUndefined({ ...before, publishingProfile, safetyProfile });
 }

@@ -13,8 +13,6 @@ import { dropUndefined, refuseChange } from "./rules.js";
 import {
   checkVersionName,
   publishingProfileOf,
-  refusePublishingChanges,
-  refuseRegionRemoval,
   replacedPublishingProfile,
   type PublishingProfile,
   type VersionNoun,
@@ -228,24 +226,21 @@ function replaceVersion(
   regions: RegionCatalog,
 ): Properties {
   const before = existing.properties;
-  const prevPublishing = before.publishingProfile as PublishingProfile;
-  const p = (input.publishingProfile ?? {}) as Record<string, unknown>;
-  refusePublishingChanges(prevPublishing, p, IMAGE_VERSION);
-  refuseSourceChanges(
-    before.storageProfile as StorageProfile,
-    input.storageProfile as StorageProfile,
-  );
-  const publishingProfile = replacedPublishingProfile(existing, p, ctx, regions, IMAGE_VERSION);
   const safetyProfile = safetyProfileOf(
     input.safetyProfile as Properties,
     before.safetyProfile as Properties,
   );
-  refuseRegionRemoval(
-    prevPublishing,
-    publishingProfile,
-    safetyProfile.allowDeletionOfReplicatedLocations,
+  const publishingProfile = replacedPublishingProfile(
+    existing,
+    (input.publishingProfile ?? {}) as Record<string, unknown>,
+    ctx,
     regions,
     IMAGE_VERSION,
+    safetyProfile.allowDeletionOfReplicatedLocations,
+  );
+  refuseSourceChanges(
+    before.storageProfile as StorageProfile,
+    input.storageProfile as StorageProfile,
   );
   return dropUndefined({
     ...before,

@@ -222,7 +222,7 @@ export function publishingProfileOf(
 }
 
 /** A replace may not change the storage account type or the replication mode of a version. */
-export function refusePublishingChanges(
+function refusePublishingChanges(
   before: PublishingProfile,
   p: Record<string, unknown>,
   kind: VersionNoun,
@@ -240,9 +240,11 @@ export function refusePublishingChanges(
 }
 
 /**
- * The publishing profile after a replace: what the request omits is kept, except
- * `targetExtendedLocations` (arrays are replaced, and a PUT that omits one drops it, SHAPES.md §5);
- * a region that stays keeps its storage account type.
+ * The publishing profile after a replace (a PUT over an existing version of either kind): the
+ * storage account type and replication mode may not change; what the request omits is kept,
+ * except `targetExtendedLocations` (arrays are replaced, and a PUT that omits one drops it,
+ * SHAPES.md §5); a region that stays keeps its storage account type; and regions the request
+ * drops are dropped only where the new safety profile allows it.
  */
 export function replacedPublishingProfile(
   existing: ResourceRecord,
@@ -250,8 +252,10 @@ export function replacedPublishingProfile(
   ctx: WriteContext,
   regions: RegionCatalog,
   kind: VersionNoun,
+  allowDeletionOfReplicatedLocations: boolean,
 ): PublishingProfile {
   const prevPublishing = existing.properties.publishingProfile as PublishingProfile;
+  refusePublishingChanges(prevPublishing, p, kind);
   const publishingProfile = publishingProfileOf(p, existing.location, regions, ctx, kind, {
     ...prevPublishing,
     // Arrays are replaced, not merged, and a PUT that omits one drops it (SHAPES.md §5)...
@@ -272,11 +276,18 @@ export function replacedPublishingProfile(
       );
     }
   }
+  refuseRegionRemoval(
+    prevPublishing,
+    publishingProfile,
+    allowDeletionOfReplicatedLocations,
+    regions,
+    kind,
+  );
   return publishingProfile;
 }
 
 /** Regions a replace drops are only dropped when the safety profile allows it. */
-export function refuseRegionRemoval(
+function refuseRegionRemoval(
   before: PublishingProfile,
   after: PublishingProfile,
   allowDeletionOfReplicatedLocations: boolean,
