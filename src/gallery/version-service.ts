@@ -314,9 +314,32 @@ export class ImageVersionService extends VersionService {
           `${target}.id`,
         );
       }
+      if (disk === "os") await this.checkGeneration(tx, record, source, `${target}.id`);
       contents.push(await this.shareContent(tx, record, disk, source.key, `${target}.id`, mode));
     }
     return contents;
+  }
+
+  /**
+   * An OS disk that says which Hyper-V generation it boots must match its definition's, as Azure
+   * checks (a V2 disk in a V1 definition would not boot on the VMs that definition promises).
+   */
+  private async checkGeneration(
+    tx: Store,
+    record: ResourceRecord,
+    source: ResourceRecord,
+    target: string,
+  ) {
+    const disk = source.properties.hyperVGeneration as string | undefined;
+    const definition = record.parentKey ? await tx.resources.get(record.parentKey) : undefined;
+    const expected = (definition?.properties.hyperVGeneration as string | undefined) ?? "V1";
+    if (disk && disk.toUpperCase() !== expected.toUpperCase()) {
+      throw new ConflictError(
+        "Conflict",
+        `The resource with id '${source.id}' has a different Hypervisor generation ['${disk}'] than the parent gallery image Hypervisor generation ['${expected}'].`,
+        target,
+      );
+    }
   }
 
   private async sourceRecord(tx: Store, id: string, target: string) {

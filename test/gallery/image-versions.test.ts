@@ -265,6 +265,12 @@ describe("image versions", () => {
         body: { location: HOME, properties },
       });
     const source = { osDiskImage: { source: { id: diskId } } };
+    // A disk that boots Generation 2 VMs, for a definition of Generation 1 ones.
+    const gen2 = await t.compute.disks.beginCreateOrUpdateAndWait(RG, "gen2", {
+      location: HOME,
+      hyperVGeneration: "V2",
+      creationData: { createOption: "Copy", sourceResourceId: diskId },
+    });
     const cases: [string, unknown, number, string][] = [
       ["1.0", { storageProfile: source }, 400, "galleryImageVersionName"],
       ["1.0.99999999999", { storageProfile: source }, 400, "galleryImageVersionName"],
@@ -362,6 +368,12 @@ describe("image versions", () => {
         400,
         "properties.storageProfile.dataDiskImages[1].lun",
       ],
+      [
+        "3.0.0",
+        { storageProfile: { osDiskImage: { source: { id: gen2.id } } } },
+        409,
+        "properties.storageProfile.osDiskImage.source.id",
+      ],
     ];
     for (const [name, properties, status, target] of cases) {
       const res = await put(name, properties);
@@ -372,6 +384,12 @@ describe("image versions", () => {
       );
       assert.equal(res.json.error.target, target, JSON.stringify(res.json));
     }
+    const mismatch = await put("3.0.0", {
+      storageProfile: { osDiskImage: { source: { id: gen2.id } } },
+    });
+    assert.equal(mismatch.json.error.code, "Conflict");
+    assert.match(mismatch.json.error.message, /Hypervisor generation \['V2'\].*\['V1'\]/);
+    await t.compute.disks.beginDeleteAndWait(RG, "gen2");
     const list = await call(t, "GET", `${versionsPath()}?api-version=2022-03-03`);
     assert.deepEqual(list.json.value.map((v: { name: string }) => v.name).sort(), [
       "1.0.0",
