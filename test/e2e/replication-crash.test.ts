@@ -4,10 +4,23 @@
  * SIGKILL while a replica is half copied. The restarted server resumes — the interrupted replica
  * copies only what it lacked — and every region then serves the original bytes; Trusted Launch
  * validation passes on it; a flipped byte in a stored chunk is an error, never wrong bytes.
+ *
+ * The three copies live on another file system (tmpfs, /dev/shm), configured as an operator would
+ * (`storage`), so that every chunk is read, verified and written: between locations on one file
+ * system chunks are hard-linked, which is over before a kill could catch it half done.
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ComputeManagementClient } from "@azure/arm-compute";
@@ -16,7 +29,6 @@ import { ClientSecretCredential } from "@azure/identity";
 import { AnonymousCredential, PageBlobClient } from "@azure/storage-blob";
 import { MIB } from "../../src/formats/vhd.js";
 import { corpusFile } from "../formats/images.js";
-import { chunkCount } from "../helpers/disks.js";
 import { sharedTls, tempDir } from "../helpers/server.js";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -27,6 +39,26 @@ const HOME = "eastus";
 /** Where the three copies go: eastus's second zone, westus, westeurope's first zone. */
 const TARGETS = { "eastus-2": "eastus", westus: "westus", "westeurope-1": "westeurope" };
 
+/** A directory on another file system than `dataDir`, for the copies. */
+function copiesDirBeside(dataDir: string): string {
+  const shm = "/dev/shm";
+  if (statSync(shm, { throwIfNoEntry: false })?.dev === statSync(dataDir).dev) {
+    throw new Error(`${shm} must be another file system than ${dataDir} (tmpfs) for this test`);
+  }
+  return mkdtempSync(join(shm, "ocg-crash-"));
+}
+
+/** The default regions, with the locations TARGETS on `copies`. */
+function regionsWithCopiesOn(copies: string): string {
+  const zones = ["1", "2", "3"];
+  return JSON.stringify([
+    { name: "eastus", zones, storage: { "2": join(copies, "eastus-2") } },
+    { name: "westeurope", zones, storage: { "1": join(copies, "westeurope-1") } },
+    { name: "westus", storage: { default: join(copies, "westus") } },
+    { name: "australiacentral", restricted: true },
+  ]);
+}
+
 interface Server {
   child: ChildProcess;
   url: string;
@@ -35,7 +67,7 @@ interface Server {
   resources: ResourceManagementClient;
 }
 
-async function startOcg(dataDir: string): Promise<Server> {
+async function startOcg(dataDir: string, copies: string): Promise<Server> {
   const tls = sharedTls();
   const child = spawn(
     process.execPath,
@@ -60,7 +92,11 @@ async function startOcg(dataDir: string): Promise<Server> {
     {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, OCG_REPLICATION_CONCURRENCY: "1" },
+      env: {
+        ...process.env,
+        OCG_REPLICATION_CONCURRENCY: "1",
+        OCG_REGIONS: regionsWithCopiesOn(copies),
+      },
     },
   );
   let out = "";
@@ -120,6 +156,19 @@ function* pieces(path: string, size: number) {
 
 describe("replication of a real disk through a kill -9", { timeout: 600_000 }, () => {
   const dataDir = tempDir("crash");
+  const copies = copiesDirBeside(dataDir);
+  const locationDir = (location: string) =>
+    location in TARGETS ? join(copies, location) : join(dataDir, "blobs", location);
+  const chunkCount = (location: string) => {
+    try {
+      return readdirSync(join(locationDir(location), "chunks"), {
+        recursive: true,
+        withFileTypes: true,
+      }).filter((e) => e.isFile()).length;
+    } catch {
+      return 0;
+    }
+  };
   const vhdPath = corpusFile("debian-v1.vhd");
   const vhdSize = 4 * 1024 * MIB + 512;
   const sums = readFileSync(join(root, ".corpus", "SHA256SUMS"), "utf8");
@@ -128,7 +177,7 @@ describe("replication of a real disk through a kill -9", { timeout: 600_000 }, (
   let diskId: string;
 
   before(async () => {
-    server = await startOcg(dataDir);
+    server = await startOcg(dataDir, copies);
     await server.resources.resourceGroups.createOrUpdate(RG, { location: HOME });
     const { compute } = server;
     await compute.galleries.beginCreateOrUpdateAndWait(RG, GALLERY, { location: HOME });
@@ -157,10 +206,11 @@ describe("replication of a real disk through a kill -9", { timeout: 600_000 }, (
   after(() => {
     server?.child.kill("SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(copies, { recursive: true, force: true });
   });
 
   it("resumes after a kill -9 mid-replication and completes, verified", async () => {
-    const distinct = chunkCount(dataDir, "eastus-1");
+    const distinct = chunkCount("eastus-1");
     assert.ok(distinct > 500, `the sealed disk's chunks are in eastus-1 (${distinct})`);
     await server.compute.galleryImageVersions.beginCreateOrUpdate(RG, GALLERY, IMAGE, "1.0.0", {
       location: HOME,
@@ -177,7 +227,7 @@ describe("replication of a real disk through a kill -9", { timeout: 600_000 }, (
     let partial: string | undefined;
     for (let i = 0; i < 3000 && !partial; i++) {
       for (const location of Object.keys(TARGETS)) {
-        const n = chunkCount(dataDir, location);
+        const n = chunkCount(location);
         if (n > 0 && n < distinct) partial = location;
       }
       if (!partial) await new Promise((r) => setTimeout(r, 10));
@@ -185,9 +235,9 @@ describe("replication of a real disk through a kill -9", { timeout: 600_000 }, (
     assert.ok(partial, "caught a replica half copied");
     server.child.kill("SIGKILL");
     await new Promise((r) => server.child.once("exit", r));
-    const copiedBeforeKill = chunkCount(dataDir, partial);
+    const copiedBeforeKill = chunkCount(partial);
 
-    server = await startOcg(dataDir);
+    server = await startOcg(dataDir, copies);
     let state = "";
     for (let i = 0; i < 600 && state !== "Succeeded"; i++) {
       const v = await server.compute.galleryImageVersions.get(RG, GALLERY, IMAGE, "1.0.0");
@@ -204,7 +254,7 @@ describe("replication of a real disk through a kill -9", { timeout: 600_000 }, (
       `chunks copied before the kill were kept, not copied again: ${JSON.stringify(resumed)}`,
     );
     for (const location of Object.keys(TARGETS)) {
-      assert.equal(chunkCount(dataDir, location), distinct, location);
+      assert.equal(chunkCount(location), distinct, location);
     }
     let body = "";
     const v = await server.compute.galleryImageVersions.get(RG, GALLERY, IMAGE, "1.0.0", {
@@ -249,7 +299,7 @@ describe("replication of a real disk through a kill -9", { timeout: 600_000 }, (
 
       if (location === "westus") {
         // Flip one byte of one stored chunk: reading it must fail, never return the bad bytes.
-        const dir = join(dataDir, "blobs", "westus", "chunks");
+        const dir = join(locationDir("westus"), "chunks");
         const file = readdirSync(dir, { recursive: true, withFileTypes: true }).find((e) =>
           e.isFile(),
         )!;
