@@ -198,6 +198,7 @@ export class DiskService {
         // The disk keeps its reference where a replica is: its zone's, when the region has one.
         properties._storageLocation = image.location;
         const def = image.definition.properties;
+        checkGeneration(properties.hyperVGeneration, def.hyperVGeneration, image.version.id);
         properties._image = {
           versionKey: image.version.key,
           contentKey: image.contentKey,
@@ -692,4 +693,19 @@ function* zerosThenFooter(size: number, footer: Buffer, start: number, end: numb
   }
   if (end >= footerAt)
     yield footer.subarray(Math.max(start, footerAt) - footerAt, end - footerAt + 1);
+}
+
+/**
+ * A FromImage disk boots what its image boots: it takes the definition's Hyper-V generation, and
+ * one that asks for another is refused rather than made unbootable.
+ */
+function checkGeneration(asked: unknown, image: unknown, versionId: string) {
+  const generation = typeof image === "string" ? image : "V1";
+  if (typeof asked === "string" && asked.toUpperCase() !== generation.toUpperCase()) {
+    throw new ValidationError(
+      "InvalidParameter",
+      `The disk asks for Hyper-V generation '${asked}', but the image '${versionId}' is of generation '${generation}'. Omit hyperVGeneration: a disk created from an image takes the image's.`,
+      "properties.hyperVGeneration",
+    );
+  }
 }

@@ -127,6 +127,35 @@ describe("deploying disks from image versions", () => {
     assert.equal(res.status, 404, "nothing was created");
   });
 
+  it("gives the disk its image's Hyper-V generation, and refuses another", async () => {
+    const fromImage = (name: string, hyperVGeneration?: "V1" | "V2") =>
+      t.compute.disks.beginCreateOrUpdateAndWait(RG, name, {
+        location: HOME,
+        hyperVGeneration,
+        creationData: {
+          createOption: "FromImage",
+          galleryImageReference: { id: versionId("1.0.0") },
+        },
+      });
+    assert.equal((await fromImage("gen-default")).hyperVGeneration, "V1");
+    assert.equal((await fromImage("gen-same", "V1")).hyperVGeneration, "V1");
+    await assert.rejects(fromImage("gen-other", "V2"), (e: any) => {
+      assert.equal(e.statusCode, 400);
+      assert.equal(e.code, "InvalidParameter");
+      assert.match(e.message, /Hyper-V generation 'V2'.*generation 'V1'/);
+      return true;
+    });
+    const res = await call(
+      t,
+      "GET",
+      `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/disks/gen-other?api-version=2022-07-02`,
+    );
+    assert.equal(res.status, 404, "nothing was created");
+    for (const name of ["gen-default", "gen-same"]) {
+      await t.compute.disks.beginDeleteAndWait(RG, name);
+    }
+  });
+
   it("spreads reads over the replicas of the region", async () => {
     const disk = "spread";
     await fromImage(disk, "westus", versionId("1.0.0"));
