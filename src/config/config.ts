@@ -65,7 +65,7 @@ export const ConfigSchema = Type.Object(
      * Replica jobs this process runs at once. 0 runs none: the server then only queues them, for
      * workers elsewhere sharing the metadata store and blob storage.
      */
-    replicationConcurrency: Type.Integer({ default: 2, minimum: 0, maximum: 64 }),
+    replicationConcurrency: Type.Integer({ default: 4, minimum: 0, maximum: 64 }),
     /** Seconds between garbage collections of every storage location; 0 turns it off. */
     gcIntervalSeconds: Type.Integer({ default: 3600, minimum: 0 }),
     /** Unreferenced chunks younger than this are kept (an ingest may not have committed yet). */

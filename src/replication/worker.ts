@@ -53,7 +53,7 @@ export class ReplicationWorker {
   ) {
     this.owner = options.owner ?? `worker-${randomUUID()}`;
     this.leaseMs = options.leaseMs ?? 15_000;
-    this.concurrency = options.concurrency ?? 2;
+    this.concurrency = options.concurrency ?? 4;
     this.pollMs = options.pollMs ?? 2_000;
     this.maxAttempts = options.maxAttempts ?? 3;
   }
@@ -153,6 +153,7 @@ export class ReplicationWorker {
       const version = await store.resources.get(job.resourceKey);
       if (!version) return;
       lifecycle = this.lifecycleOf(version);
+      const started = performance.now();
       const tally = await replicate(this.deps, job, version, abort.signal, (p) => {
         const progress = Math.min(99, Math.floor((100 * p.done) / Math.max(1, p.total)));
         if (Date.now() - lastWrite >= PROGRESS_WRITE_MS && progress !== job.progress) {
@@ -166,7 +167,13 @@ export class ReplicationWorker {
       if (!(await writes)) return;
       await lifecycle.replicaCompleted(job, this.owner);
       logger.info(
-        { version: version.id, region: job.region, ordinal: job.ordinal, ...tally },
+        {
+          version: version.id,
+          region: job.region,
+          ordinal: job.ordinal,
+          ...tally,
+          ms: Math.round(performance.now() - started),
+        },
         "replica completed",
       );
     } catch (err) {
