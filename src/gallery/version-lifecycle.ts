@@ -265,8 +265,8 @@ export abstract class VersionService {
   ) {
     const here = new Set<string>();
     for (const c of versionContentsOf(record.properties)) {
-      for (const row of await tx.manifests.listByResource(contentKeyOf(record.key, c.disk))) {
-        if (this.placement.regionOf(row.location) === region) here.add(row.location);
+      for (const location of await tx.manifests.listLocations(contentKeyOf(record.key, c.disk))) {
+        if (this.placement.regionOf(location) === region) here.add(location);
       }
     }
     const [first] = here;
@@ -281,12 +281,12 @@ export abstract class VersionService {
     const used = new Set(replicas.flatMap((r) => r.locations));
     for (const c of versionContentsOf(record.properties)) {
       const key = contentKeyOf(record.key, c.disk);
-      const rows = await tx.manifests.listByResource(key);
+      // The locations only: the manifests themselves (a hash per chunk) are not needed here.
+      const locations = await tx.manifests.listLocations(key);
       // Never drop the last copy, whatever the replicas say.
-      const keep = rows.filter((r) => used.has(r.location));
-      if (keep.length === 0) continue;
-      for (const row of rows) {
-        if (!used.has(row.location)) await tx.manifests.deleteOne(key, row.location);
+      if (!locations.some((location) => used.has(location))) continue;
+      for (const location of locations) {
+        if (!used.has(location)) await tx.manifests.deleteOne(key, location);
       }
     }
   }

@@ -387,9 +387,9 @@ export class ImageVersionService extends VersionService {
       );
     }
     const key = contentKeyOf(record.key, disk);
-    for (const row of rows) {
-      await tx.manifests.put({ ...row, resourceKey: key, createdAt: new Date().toISOString() });
-    }
+    const now = new Date().toISOString();
+    // Rows pointing at the source's manifest bodies: nothing is re-serialized or re-hashed.
+    for (const row of rows) await tx.manifests.copy(sourceKey, row.location, key, now);
     return {
       disk,
       source: { kind: "content", key: sourceKey, target },
