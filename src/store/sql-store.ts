@@ -68,13 +68,18 @@ const decodeContinuation = (token: string | undefined) =>
   token ? Buffer.from(token, "base64url").toString("utf8") : "";
 
 class SqlResourceRepository implements ResourceRepository {
+  /**
+   * `ownTransaction`: `db` is a transaction of ours, which holds the one connection until it ends,
+   * so a direct read sees exactly what a read through it would (its own writes included).
+   */
   constructor(
     private readonly db: Db,
     private readonly direct?: SqliteReads,
+    private readonly ownTransaction = false,
   ) {}
 
   async get(key: string) {
-    if (this.direct?.usable) {
+    if (this.direct && (this.ownTransaction || this.direct.usable)) {
       const row = this.direct.resource(key);
       return row && fromRow(row);
     }
@@ -406,15 +411,15 @@ export class SqlStore implements Store {
   readonly identity: IdentityRepository;
 
   /**
-   * `direct`: SQLite's reads outside Kysely (see sqlite-reads.ts), for the store outside
-   * transactions only; a transaction's own reads go through its connection.
+   * `direct`: SQLite's reads outside Kysely (see sqlite-reads.ts): outside transactions while none
+   * is open, and inside ours, which hold the connection.
    */
   constructor(
     private readonly db: Db,
     private readonly inTransaction = false,
     private readonly direct?: SqliteReads,
   ) {
-    this.resources = new SqlResourceRepository(db, inTransaction ? undefined : direct);
+    this.resources = new SqlResourceRepository(db, direct, inTransaction);
     this.manifests = new SqlManifestRepository(db);
     this.replicas = new SqlReplicaRepository(db);
     this.regionAccess = new SqlRegionAccessRepository(db);
@@ -426,7 +431,7 @@ export class SqlStore implements Store {
     if (this.inTransaction) return work(this);
     return (this.db as Kysely<Database>)
       .transaction()
-      .execute((trx) => work(new SqlStore(trx, true)));
+      .execute((trx) => work(new SqlStore(trx, true, this.direct)));
   }
 
   changeStamp(): number | undefined {
