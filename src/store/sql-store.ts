@@ -2,6 +2,7 @@
  * The metadata store over Kysely. The same code serves every dialect: repos never branch on it.
  * Resource keys are lower-cased ARM ids, so ordering by key gives stable, resumable paging.
  */
+import type { Database as SqliteDatabase } from "better-sqlite3";
 import type { Kysely, Selectable, Transaction } from "kysely";
 import type {
   IdentityRepository,
@@ -20,6 +21,7 @@ import type {
   SubscriptionRecord,
   TenantRecord,
 } from "../domain/resource.js";
+import { GroupCommit } from "./group-commit.js";
 import type { Database, ResourcesTable } from "./schema.js";
 import { SqlManifestRepository } from "./sql-manifests.js";
 import { SqlReplicaRepository } from "./sql-replicas.js";
@@ -410,14 +412,18 @@ export class SqlStore implements Store {
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
 
+  private readonly group?: GroupCommit<Store>;
+
   /**
    * `direct`: SQLite's reads outside Kysely (see sqlite-reads.ts): outside transactions while none
-   * is open, and inside ours, which hold the connection.
+   * is open, and inside ours, which hold the connection. `sqlite`: the embedded database's one
+   * connection, whose transactions then commit in groups (group-commit.ts).
    */
   constructor(
     private readonly db: Db,
     private readonly inTransaction = false,
     private readonly direct?: SqliteReads,
+    sqlite?: SqliteDatabase,
   ) {
     this.resources = new SqlResourceRepository(db, direct, inTransaction);
     this.manifests = new SqlManifestRepository(db);
@@ -425,10 +431,18 @@ export class SqlStore implements Store {
     this.regionAccess = new SqlRegionAccessRepository(db);
     this.operations = new SqlOperationRepository(db);
     this.identity = new SqlIdentityRepository(db);
+    if (sqlite && !inTransaction) {
+      this.group = new GroupCommit<Store>(
+        db as Kysely<Database>,
+        sqlite,
+        (trx) => new SqlStore(trx, true, direct),
+      );
+    }
   }
 
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
+    if (this.group) return this.group.run(work);
     return (this.db as Kysely<Database>)
       .transaction()
       .execute((trx) => work(new SqlStore(trx, true, this.direct)));
