@@ -82,9 +82,9 @@ export class GroupCommit<S> {
           if (taken >= MAX_GROUP) break;
           const waiting = this.queue.shift()!;
           taken++;
-          this.savepoint.run();
           let value: unknown;
           try {
+            this.savepoint.run();
             value = await waiting.work(tx);
           } catch (err) {
             waiting.reject(err);
@@ -94,8 +94,9 @@ export class GroupCommit<S> {
             this.release.run();
             continue;
           }
-          this.release.run();
+          // Counted as done first: should the release fail, the group's failure settles it too.
           done.push({ waiting, value });
+          this.release.run();
         }
       });
     } catch (err) {
