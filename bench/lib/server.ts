@@ -38,14 +38,28 @@ export interface OcgChild {
   stop(): Promise<void>;
 }
 
-/** Starts the server as `npm start` does (`ocgCommand`) on a data dir and waits until it listens. */
+/**
+ * Starts the server as `npm start` does (`ocgCommand`) on a data dir and waits until it listens.
+ * `nodeFlags` go before the shipped ones (a profile: `--cpu-prof --cpu-prof-dir=…`).
+ */
 export async function startOcg(
   dataDir: string,
   env: Record<string, string> = {},
+  nodeFlags: string[] = [],
 ): Promise<OcgChild> {
   const child = spawn(
     process.execPath,
-    [...ocgCommand(), "start", "--data-dir", dataDir, "--port", "0", "--log-level", "warn"],
+    [
+      ...nodeFlags,
+      ...ocgCommand(),
+      "start",
+      "--data-dir",
+      dataDir,
+      "--port",
+      "0",
+      "--log-level",
+      "warn",
+    ],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
   );
   const output: string[] = [];

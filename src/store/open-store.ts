@@ -22,7 +22,7 @@ export async function openStore(databaseUrl: string): Promise<Store> {
     throw err;
   }
   // Prepared after the migrations: the statement needs the resources table.
-  return new SqlStore(db, false, sqlite && new SqliteReads(sqlite, counter));
+  return new SqlStore(db, { direct: sqlite && new SqliteReads(sqlite, counter), sqlite });
 }
 
 /**

@@ -13,6 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Kysely, Selectable, Transaction } from "kysely";
+import type { CompiledQueries } from "./compiled-queries.js";
 import type { ManifestRecord, ManifestRepository } from "../domain/resource.js";
 import type { Database } from "./schema.js";
 import { resourceKeyStartsWith } from "./sql-replicas.js";
@@ -37,8 +38,43 @@ function toManifest(row: RowWithBody): ManifestRecord {
   };
 }
 
+const locationsOf = (db: Db, a: { resourceKey: string }) =>
+  db.selectFrom("manifests").select("location").where("resource_key", "=", a.resourceKey);
+
+const removeOne = (db: Db, a: { resourceKey: string; location: string }) =>
+  db
+    .deleteFrom("manifests")
+    .where("resource_key", "=", a.resourceKey)
+    .where("location", "=", a.location)
+    .returning("body_id");
+
+const copyRow = (
+  db: Db,
+  a: { fromKey: string; location: string; toKey: string; createdAt: string },
+) =>
+  // Only the row is new: it points at the source's body, which therefore stays.
+  db
+    .insertInto("manifests")
+    .columns(["resource_key", "location", "body_id", "digest", "created_at"])
+    .expression((eb) =>
+      eb
+        .selectFrom("manifests")
+        .select([
+          eb.val(a.toKey).as("resource_key"),
+          "location",
+          "body_id",
+          "digest",
+          eb.val(a.createdAt).as("created_at"),
+        ])
+        .where("resource_key", "=", a.fromKey)
+        .where("location", "=", a.location),
+    );
+
 export class SqlManifestRepository implements ManifestRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly queries: CompiledQueries,
+  ) {}
 
   private withBodies() {
     return this.db
@@ -108,34 +144,13 @@ export class SqlManifestRepository implements ManifestRepository {
   }
 
   async listLocations(resourceKey: string) {
-    const rows = await this.db
-      .selectFrom("manifests")
-      .select("location")
-      .where("resource_key", "=", resourceKey)
-      .execute();
+    const rows = await this.queries.execute(this.db, locationsOf, { resourceKey });
     return rows.map((r) => r.location);
   }
 
   async copy(fromKey: string, location: string, toKey: string, createdAt: string) {
     await this.deleteOne(toKey, location);
-    // Only the row is new: it points at the source's body, which therefore stays.
-    await this.db
-      .insertInto("manifests")
-      .columns(["resource_key", "location", "body_id", "digest", "created_at"])
-      .expression((eb) =>
-        eb
-          .selectFrom("manifests")
-          .select([
-            eb.val(toKey).as("resource_key"),
-            "location",
-            "body_id",
-            "digest",
-            eb.val(createdAt).as("created_at"),
-          ])
-          .where("resource_key", "=", fromKey)
-          .where("location", "=", location),
-      )
-      .execute();
+    await this.queries.execute(this.db, copyRow, { fromKey, location, toKey, createdAt });
   }
 
   async listByResource(resourceKey: string) {
@@ -157,10 +172,13 @@ export class SqlManifestRepository implements ManifestRepository {
 
   /** Deletes the rows of a resource (at one location, or all); returns their body ids. */
   private async remove(resourceKey: string, location?: string) {
+    if (location !== undefined) {
+      const gone = await this.queries.execute(this.db, removeOne, { resourceKey, location });
+      return gone.map((r) => r.body_id);
+    }
     const gone = await this.db
       .deleteFrom("manifests")
       .where("resource_key", "=", resourceKey)
-      .$if(location !== undefined, (q) => q.where("location", "=", location!))
       .returning("body_id")
       .execute();
     return gone.map((r) => r.body_id);

@@ -5,6 +5,7 @@
  */
 import type { ExpressionBuilder, Kysely, Selectable, Transaction } from "kysely";
 import type { ReplicaRecord, ReplicaRepository, ReplicaState } from "../domain/resource.js";
+import type { CompiledQueries } from "./compiled-queries.js";
 import type { Database, ReplicasTable } from "./schema.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -55,8 +56,18 @@ function fromRow(row: Selectable<ReplicasTable>): ReplicaRecord {
   };
 }
 
+const replicasInRegion = (db: Db, a: { resourceKey: string; region: string }) =>
+  db
+    .selectFrom("replicas")
+    .selectAll()
+    .where("resource_key", "=", a.resourceKey)
+    .where("region", "=", a.region);
+
 export class SqlReplicaRepository implements ReplicaRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly queries: CompiledQueries,
+  ) {}
 
   async insert(replicas: readonly ReplicaRecord[]) {
     if (replicas.length === 0) return;
@@ -76,6 +87,14 @@ export class SqlReplicaRepository implements ReplicaRepository {
 
   async listInRegion(resourceKeys: readonly string[], region: string) {
     if (resourceKeys.length === 0) return [];
+    // One version's (a deployment's): the one shape that compiles once.
+    if (resourceKeys.length === 1) {
+      const rows = await this.queries.execute(this.db, replicasInRegion, {
+        resourceKey: resourceKeys[0]!,
+        region,
+      });
+      return rows.map(fromRow);
+    }
     const rows = await this.db
       .selectFrom("replicas")
       .selectAll()

@@ -2,6 +2,7 @@
  * The metadata store over Kysely. The same code serves every dialect: repos never branch on it.
  * Resource keys are lower-cased ARM ids, so ordering by key gives stable, resumable paging.
  */
+import type { Database as SqliteDatabase } from "better-sqlite3";
 import type { Kysely, Selectable, Transaction } from "kysely";
 import type {
   IdentityRepository,
@@ -20,7 +21,9 @@ import type {
   SubscriptionRecord,
   TenantRecord,
 } from "../domain/resource.js";
-import type { Database, ResourcesTable } from "./schema.js";
+import { CompiledQueries } from "./compiled-queries.js";
+import { GroupCommit } from "./group-commit.js";
+import type { Database, OperationsTable, ResourcesTable } from "./schema.js";
 import { SqlManifestRepository } from "./sql-manifests.js";
 import { SqlReplicaRepository } from "./sql-replicas.js";
 import type { ResourceRow, SqliteReads } from "./sqlite-reads.js";
@@ -67,22 +70,29 @@ const encodeContinuation = (key: string) => Buffer.from(key, "utf8").toString("b
 const decodeContinuation = (token: string | undefined) =>
   token ? Buffer.from(token, "base64url").toString("utf8") : "";
 
+const resourceByKey = (db: Db, a: { key: string }) =>
+  db.selectFrom("resources").selectAll().where("key", "=", a.key);
+
+const insertResource = (db: Db, row: ResourcesTable) => db.insertInto("resources").values(row);
+
 class SqlResourceRepository implements ResourceRepository {
+  /**
+   * `ownTransaction`: `db` is a transaction of ours, which holds the one connection until it ends,
+   * so a direct read sees exactly what a read through it would (its own writes included).
+   */
   constructor(
     private readonly db: Db,
+    private readonly queries: CompiledQueries,
     private readonly direct?: SqliteReads,
+    private readonly ownTransaction = false,
   ) {}
 
   async get(key: string) {
-    if (this.direct?.usable) {
+    if (this.direct && (this.ownTransaction || this.direct.usable)) {
       const row = this.direct.resource(key);
       return row && fromRow(row);
     }
-    const row = await this.db
-      .selectFrom("resources")
-      .selectAll()
-      .where("key", "=", key)
-      .executeTakeFirst();
+    const [row] = await this.queries.execute(this.db, resourceByKey, { key });
     return row && fromRow(row);
   }
 
@@ -96,7 +106,7 @@ class SqlResourceRepository implements ResourceRepository {
   }
 
   async insert(record: ResourceRecord) {
-    await this.db.insertInto("resources").values(toRow(record)).execute();
+    await this.queries.execute(this.db, insertResource, toRow(record));
   }
 
   async update(record: ResourceRecord) {
@@ -205,23 +215,25 @@ class SqlResourceRepository implements ResourceRepository {
   }
 }
 
+const insertOperation = (db: Db, row: OperationsTable) => db.insertInto("operations").values(row);
+
 class SqlOperationRepository implements OperationRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly queries: CompiledQueries,
+  ) {}
 
   async insert(op: OperationRecord) {
-    await this.db
-      .insertInto("operations")
-      .values({
-        id: op.id,
-        subscription_id: op.subscriptionId,
-        location: op.location,
-        status: op.status,
-        start_time: op.startTime,
-        end_time: op.endTime,
-        error: op.error && JSON.stringify(op.error),
-        resource_key: op.resourceKey ?? null,
-      })
-      .execute();
+    await this.queries.execute(this.db, insertOperation, {
+      id: op.id,
+      subscription_id: op.subscriptionId,
+      location: op.location,
+      status: op.status,
+      start_time: op.startTime,
+      end_time: op.endTime,
+      error: op.error && JSON.stringify(op.error),
+      resource_key: op.resourceKey ?? null,
+    });
   }
 
   async update(op: OperationRecord) {
@@ -405,28 +417,53 @@ export class SqlStore implements Store {
   readonly operations: OperationRepository;
   readonly identity: IdentityRepository;
 
+  private readonly inTransaction: boolean;
+  private readonly direct?: SqliteReads;
+  private readonly queries: CompiledQueries;
+  private readonly group?: GroupCommit<Store>;
+
   /**
-   * `direct`: SQLite's reads outside Kysely (see sqlite-reads.ts), for the store outside
-   * transactions only; a transaction's own reads go through its connection.
+   * `direct`: SQLite's reads outside Kysely (see sqlite-reads.ts): outside transactions while none
+   * is open, and inside ours, which hold the connection. `sqlite`: the embedded database's one
+   * connection, whose transactions then commit in groups (group-commit.ts). A transaction's store
+   * shares its root's `queries`.
    */
   constructor(
     private readonly db: Db,
-    private readonly inTransaction = false,
-    private readonly direct?: SqliteReads,
+    options: {
+      inTransaction?: boolean;
+      direct?: SqliteReads;
+      sqlite?: SqliteDatabase;
+      queries?: CompiledQueries;
+    } = {},
   ) {
-    this.resources = new SqlResourceRepository(db, inTransaction ? undefined : direct);
-    this.manifests = new SqlManifestRepository(db);
-    this.replicas = new SqlReplicaRepository(db);
+    const { inTransaction = false, direct, sqlite, queries = new CompiledQueries() } = options;
+    this.inTransaction = inTransaction;
+    this.direct = direct;
+    this.queries = queries;
+    this.resources = new SqlResourceRepository(db, queries, direct, inTransaction);
+    this.manifests = new SqlManifestRepository(db, queries);
+    this.replicas = new SqlReplicaRepository(db, queries);
     this.regionAccess = new SqlRegionAccessRepository(db);
-    this.operations = new SqlOperationRepository(db);
+    this.operations = new SqlOperationRepository(db, queries);
     this.identity = new SqlIdentityRepository(db);
+    if (sqlite && !inTransaction) {
+      this.group = new GroupCommit<Store>(db as Kysely<Database>, sqlite, (trx) =>
+        this.transactionStore(trx),
+      );
+    }
+  }
+
+  private transactionStore(trx: Transaction<Database>): Store {
+    return new SqlStore(trx, { inTransaction: true, direct: this.direct, queries: this.queries });
   }
 
   transaction<T>(work: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return work(this);
+    if (this.group) return this.group.run(work);
     return (this.db as Kysely<Database>)
       .transaction()
-      .execute((trx) => work(new SqlStore(trx, true)));
+      .execute((trx) => work(this.transactionStore(trx)));
   }
 
   changeStamp(): number | undefined {

@@ -5,10 +5,12 @@
  * better-sqlite3 names every column of the row object (interning each name again per row). Here
  * the statement is prepared once and returns the row as an array.
  *
- * Only while no transaction is open on the one connection: Kysely's SQLite driver keeps a
- * transaction's connection across awaits, and a read on the same connection in between would see
- * its uncommitted writes. With none open, the read sees the committed state, as a query queued
- * through Kysely at that moment would; otherwise callers go through Kysely and wait their turn.
+ * Outside a transaction, only while none is open on the one connection: Kysely's SQLite driver
+ * keeps a transaction's connection across awaits, and a read on the same connection in between
+ * would see its uncommitted writes. With none open, the read sees the committed state, as a query
+ * queued through Kysely at that moment would; otherwise callers go through Kysely and wait their
+ * turn. Inside a transaction, that transaction's own reads may come here: it holds the connection
+ * from BEGIN to COMMIT, so the read is part of it and sees its writes, as a read through it would.
  */
 import type { Database, Statement } from "better-sqlite3";
 import type { ResourcesTable } from "./schema.js";
@@ -59,7 +61,7 @@ export class SqliteReads {
       .raw(true);
   }
 
-  /** False while a transaction is open: then read through Kysely. */
+  /** False while a transaction is open: then read through Kysely (unless the reader is it). */
   get usable(): boolean {
     return !this.db.inTransaction && this.db.open;
   }

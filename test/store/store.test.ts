@@ -94,6 +94,48 @@ for (const dialect of DATABASES) {
       assert.equal((await store.resources.findByUniqueKey("k"))?.name, "u1");
     });
 
+    test("concurrent transactions stand alone: a failing one leaves nothing, the others commit", async () => {
+      // On SQLite these commit as a group (group-commit.ts); that must not show.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          store.transaction(async (tx) => {
+            await tx.resources.insert(record(gallery("burst", `b${i}`)));
+            // A write on another table too: the savepoint must take both back.
+            if (i % 10 === 3) {
+              await tx.operations.insert({
+                id: `op-${i}`,
+                subscriptionId: SUB,
+                location: "eastus",
+                status: "Succeeded",
+                startTime: "2026-01-01T00:00:00.000Z",
+                endTime: null,
+                error: null,
+                resourceKey: null,
+              });
+              throw new Error(`boom ${i}`);
+            }
+            // A constraint error half-way: the statement fails, the transaction is taken back.
+            if (i % 10 === 7) await tx.resources.insert(record(gallery("burst", `b${i}`)));
+            // Each sees its own writes.
+            return (await tx.resources.get(gallery("burst", `b${i}`).toLowerCase()))?.name;
+          }),
+        ),
+      );
+      for (const [i, o] of outcomes.entries()) {
+        const kept = await store.resources.get(gallery("burst", `b${i}`).toLowerCase());
+        if (i % 10 === 3 || i % 10 === 7) {
+          assert.equal(o.status, "rejected", `b${i}`);
+          if (i % 10 === 3) assert.match(String((o as PromiseRejectedResult).reason), /boom/);
+          assert.equal(kept, undefined, `b${i} left nothing`);
+          if (i % 10 === 3) assert.equal(await store.operations.get(`op-${i}`), undefined);
+        } else {
+          assert.deepEqual(o, { status: "fulfilled", value: `b${i}` });
+          assert.equal(kept?.name, `b${i}`, `b${i} is kept`);
+        }
+      }
+      assert.equal(await store.resources.deleteResourceGroup(SUB, "burst"), 32);
+    });
+
     test("region access grants: idempotent grant, lookup in any casing, list, revoke", async () => {
       const other = "00000000-0000-0000-0000-0000000000AB";
       const at = "2026-02-01T00:00:00.000Z";
