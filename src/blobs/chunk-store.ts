@@ -374,6 +374,9 @@ export class ChunkStore {
         },
       );
       await keepAlive.due(signal);
+      // A driver that answers a batch synchronously resolves at once, and awaiting it yields only
+      // to microtasks: let timers, I/O and other jobs run between batches.
+      await new Promise((resolve) => setImmediate(resolve));
     }
     await this.driver.sync({ signal });
     return { copied: p.copied, skipped: p.skipped, bytes: p.bytes };
