@@ -37,22 +37,13 @@
  * lost. A crash mid-delete leaves a `.gc` file, which `removePartial` links back (never deletes):
  * the next collection decides again.
  *
- * Metadata calls on chunk names (lstat, utimes, link, mkdir) are synchronous: each is a few
- * microseconds of local file-system work, far less than a thread-pool round trip, and replication
- * makes thousands of them per version (`touchMany`, `adopt`, in batches the caller bounds).
- * Reading and writing chunk bytes stays asynchronous.
+ * Refreshes and links (`touch`, `touchMany`, `adopt`, a `put`'s first check) run in batches on
+ * worker threads (fs-metadata.ts): each is a few microseconds of kernel work, far less than a
+ * thread-pool round trip, and replication makes thousands per version. Reading and writing chunk
+ * bytes stays on libuv's thread pool.
  */
 import { randomBytes } from "node:crypto";
-import {
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  rmdirSync,
-  utimesSync,
-  type Stats,
-} from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmdirSync, type Stats } from "node:fs";
 import {
   link,
   lstat,
@@ -77,6 +68,7 @@ import {
   type RefreshOptions,
   type Usage,
 } from "./driver.js";
+import { fsMetadata } from "./fs-metadata.js";
 import { isChunkHash, type ChunkHash } from "./manifest.js";
 
 export interface FsBlobDriverOptions {
@@ -92,12 +84,6 @@ export interface FsBlobDriverOptions {
 const HEX_DIR = /^[0-9a-f]$/;
 /** A directory of the old two-level layout (`upgradeLayout`). */
 const LEGACY_BYTE_DIR = /^[0-9a-f]{2}$/;
-/**
- * How much older than a refresh a name's mtime may read back and still count as that refresh:
- * file systems with coarse timestamps round it down (FAT keeps two seconds).
- */
-const MTIME_SLACK_MS = 2_000;
-
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -167,7 +153,8 @@ export class FsBlobDriver implements BlobDriver {
     const path = this.chunkPath(hash);
     signal?.throwIfAborted();
     await this.layout();
-    return this.refresh(path, Date.now());
+    const [fresh] = await fsMetadata.refresh([path], { now: Date.now() });
+    return fresh!;
   }
 
   async touchMany(
@@ -177,30 +164,7 @@ export class FsBlobDriver implements BlobDriver {
     const paths = hashes.map((hash) => this.chunkPath(hash));
     signal?.throwIfAborted();
     await this.layout();
-    const now = Date.now();
-    return paths.map((path) => this.refresh(path, now, freshSince?.getTime()));
-  }
-
-  /**
-   * Leaves the chunk at `path` at least as fresh as `freshSince` (or sets its mtime to `now`), and
-   * reports whether the name then leads to a fresh file: had a conditional delete renamed it
-   * between the path lookup and the update, it doesn't, and the caller writes the chunk anew.
-   */
-  private refresh(path: string, now: number, freshSince?: number): boolean {
-    if (freshSince !== undefined) {
-      const seen = lstatSync(path, { throwIfNoEntry: false });
-      if (!seen?.isFile()) return false;
-      if (seen.mtimeMs >= freshSince) return true;
-    }
-    try {
-      const at = new Date(now);
-      utimesSync(path, at, at);
-    } catch (error) {
-      if (errorCode(error) === "ENOENT") return false;
-      throw error;
-    }
-    const after = lstatSync(path, { throwIfNoEntry: false });
-    return after !== undefined && after.isFile() && after.mtimeMs >= now - MTIME_SLACK_MS;
+    return fsMetadata.refresh(paths, { now: Date.now(), freshSince: freshSince?.getTime() });
   }
 
   async put(hash: ChunkHash, data: Uint8Array, options: IoOptions = {}): Promise<PutOutcome> {
@@ -208,7 +172,8 @@ export class FsBlobDriver implements BlobDriver {
     const { signal } = options;
     signal?.throwIfAborted();
     await this.layout();
-    if (this.refresh(final, Date.now())) return "existed";
+    const [present] = await fsMetadata.refresh([final], { now: Date.now() });
+    if (present) return "existed";
     await this.ensureRoot();
     const tmp = join(this.tmpDir, `${hash}.${randomBytes(8).toString("hex")}.part`);
     try {
@@ -236,42 +201,20 @@ export class FsBlobDriver implements BlobDriver {
   ): Promise<(PutOutcome | undefined)[]> {
     const paths = hashes.map((hash) => this.chunkPath(hash));
     signal?.throwIfAborted();
-    if (!(from instanceof FsBlobDriver)) return hashes.map(() => undefined);
-    await Promise.all([this.layout(), from.layout(), this.ensureRoot()]);
-    const now = Date.now();
-    const since = freshSince?.getTime();
-    return hashes.map((hash, i) => {
-      if (this.cannotLinkFrom.has(from.location)) return undefined;
-      if (this.refresh(paths[i]!, now, since)) return "existed";
-      // Refreshed at the source first: the name made below shares that inode, so it is born as
-      // fresh as a put's, and garbage collection here spares it until its manifest is committed.
-      if (!from.refresh(from.pathOf(hash), now, since)) return undefined;
-      return this.linkFrom(from, hash);
-    });
-  }
-
-  private linkFrom(from: FsBlobDriver, hash: ChunkHash, retried = false): PutOutcome | undefined {
-    const dir = this.ensureDir(hash);
-    try {
-      linkSync(from.pathOf(hash), this.pathOf(hash));
-      this.dirtyDirs.add(dir);
-      return "written";
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === "EEXIST") return "existed";
-      if (code === "EXDEV" || code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP") {
-        this.cannotLinkFrom.add(from.location);
-        return undefined;
-      }
-      if (code === "EMLINK") return undefined;
-      if (code === "ENOENT" && !retried) {
-        // Our chunk directory went away since it was cached, or the source's chunk did.
-        if (!lstatSync(from.pathOf(hash), { throwIfNoEntry: false })) return undefined;
-        this.knownDirs.clear();
-        return this.linkFrom(from, hash, true);
-      }
-      throw error;
+    if (!(from instanceof FsBlobDriver) || this.cannotLinkFrom.has(from.location)) {
+      return hashes.map(() => undefined);
     }
+    await Promise.all([this.layout(), from.layout(), this.ensureRoot()]);
+    const dirs = hashes.map((hash) => this.ensureDir(hash));
+    const outcomes = await fsMetadata.adopt(
+      hashes.map((hash, i) => [paths[i]!, from.pathOf(hash), dirs[i]!] as const),
+      { now: Date.now(), freshSince: freshSince?.getTime() },
+    );
+    return outcomes.map((outcome, i) => {
+      if (outcome === "written") this.dirtyDirs.add(dirs[i]!);
+      if (outcome === "cross-device") this.cannotLinkFrom.add(from.location);
+      return outcome === "written" || outcome === "existed" ? outcome : undefined;
+    });
   }
 
   async get(hash: ChunkHash, { signal }: IoOptions = {}): Promise<Buffer> {
