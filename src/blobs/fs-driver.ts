@@ -381,7 +381,7 @@ export class FsBlobDriver implements BlobDriver {
     return this.rootReady;
   }
 
-  /** Creates `chunks/<h0>/` if needed (synchronously: see the header). */
+  /** Creates `chunks/<h0>/` if needed (synchronously: once per directory and driver). */
   private ensureDir(hash: ChunkHash): string {
     const dir = `${this.chunksDir}${sep}${hash.charAt(0)}`;
     if (this.knownDirs.has(dir)) return dir;

@@ -22,6 +22,7 @@ const MTIME_SLACK_MS = 2_000;
 const SOURCE = `
   const { parentPort } = require("node:worker_threads");
   const fs = require("node:fs");
+  const path = require("node:path");
 
   function refresh(path, now, freshSince) {
     if (freshSince !== undefined) {
@@ -59,6 +60,14 @@ const SOURCE = `
         // The chunk directory went away, or the source's chunk did.
         if (!fs.lstatSync(source, { throwIfNoEntry: false })) return "absent";
         fs.mkdirSync(dir, { recursive: true });
+        // Made again (someone removed it): its own name is made durable here, as the caller's
+        // sync covers only the chunk directories.
+        const parent = fs.openSync(path.dirname(dir), "r");
+        try {
+          fs.fsyncSync(parent);
+        } finally {
+          fs.closeSync(parent);
+        }
       }
     }
   }

@@ -150,6 +150,20 @@ describe("FsBlobDriver on disk", () => {
     assert.deepEqual(await source.adopt(hashes.slice(0, 1), here), ["written"]);
   });
 
+  test("adopt makes a chunk directory again if someone removed it", async () => {
+    const source = new FsBlobDriver(freshDir());
+    const here = new FsBlobDriver(freshDir());
+    const data = randomBytes(500);
+    const hash = sha256(data);
+    await source.put(hash, data);
+    await here.put(hash, data);
+    // `here` made the directory and remembers it; it is gone now, with the chunk.
+    await rm(join(here.location, "chunks", hash.slice(0, 1)), { recursive: true });
+    assert.deepEqual(await here.adopt([hash], source), ["written"]);
+    await here.sync();
+    assert.deepEqual(await here.get(hash), data);
+  });
+
   test("adopt declines what it can't link, and the caller copies", async () => {
     const here = new FsBlobDriver(freshDir());
     const data = randomBytes(1000);
