@@ -42,21 +42,25 @@ const SOURCE = `
   }
 
   function adopt([name, source, dir], now, freshSince) {
-    if (refresh(name, now, freshSince)) return "existed";
     // The source first: the name made below shares its inode, so it is born as fresh.
-    if (!refresh(source, now, freshSince)) return "absent";
-    for (let retried = false; ; retried = true) {
+    if (!refresh(source, now, freshSince)) return refresh(name, now, freshSince) ? "existed" : "absent";
+    // Linked without looking first: callers ask for names they have just found missing.
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
         fs.linkSync(source, name);
         return "written";
       } catch (error) {
         const code = error.code;
-        if (code === "EEXIST") return "existed";
+        // There after all: refreshed, as any reuse is (or gone again under a collection: retry).
+        if (code === "EEXIST") {
+          if (refresh(name, now, freshSince)) return "existed";
+          continue;
+        }
         if (code === "EXDEV" || code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP") {
           return "cross-device";
         }
         if (code === "EMLINK") return "absent";
-        if (code !== "ENOENT" || retried) throw error;
+        if (code !== "ENOENT") throw error;
         // The chunk directory went away, or the source's chunk did.
         if (!fs.lstatSync(source, { throwIfNoEntry: false })) return "absent";
         fs.mkdirSync(dir, { recursive: true });
@@ -70,6 +74,7 @@ const SOURCE = `
         }
       }
     }
+    return "absent";
   }
 
   parentPort.on("message", ({ id, op, items, now, freshSince }) => {
