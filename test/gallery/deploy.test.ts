@@ -33,11 +33,22 @@ describe("deploying disks from image versions", () => {
       storageProfile: { osDiskImage: { source: { id: diskId } } },
     });
 
-  const fromImage = (name: string, location: string, id: string) =>
+  const fromImage = (name: string, location: string, id: string, extra: object = {}) =>
     t.compute.disks.beginCreateOrUpdateAndWait(RG, name, {
       location,
+      ...extra,
       creationData: { createOption: "FromImage", galleryImageReference: { id } },
     });
+
+  /** A refused creation left no disk behind. */
+  const assertNotCreated = async (name: string) => {
+    const res = await call(
+      t,
+      "GET",
+      `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/disks/${name}?api-version=2022-07-02`,
+    );
+    assert.equal(res.status, 404, "nothing was created");
+  };
 
   before(async () => {
     t = await startTestServer();
@@ -92,24 +103,12 @@ describe("deploying disks from image versions", () => {
       assert.equal(e.code, "GalleryImageNotFound");
       return true;
     });
-    const res = await call(
-      t,
-      "GET",
-      `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/disks/nowhere?api-version=2022-07-02`,
-    );
-    assert.equal(res.status, 404, "nothing was created");
+    await assertNotCreated("nowhere");
   });
 
   it("takes the image's size, and says so when asked for a larger disk", async () => {
     const sized = (name: string, diskSizeGB: number) =>
-      t.compute.disks.beginCreateOrUpdateAndWait(RG, name, {
-        location: HOME,
-        diskSizeGB,
-        creationData: {
-          createOption: "FromImage",
-          galleryImageReference: { id: versionId("1.0.0") },
-        },
-      });
+      fromImage(name, HOME, versionId("1.0.0"), { diskSizeGB });
     const same = await sized("same-size", 1);
     assert.equal(same.diskSizeGB, 1);
     assert.equal(same.diskSizeBytes, v1.length - 512);
@@ -119,38 +118,21 @@ describe("deploying disks from image versions", () => {
       assert.match(e.message, /larger than its source \(1 GB\)/);
       return true;
     });
-    const res = await call(
-      t,
-      "GET",
-      `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/disks/larger?api-version=2022-07-02`,
-    );
-    assert.equal(res.status, 404, "nothing was created");
+    await assertNotCreated("larger");
   });
 
   it("gives the disk its image's Hyper-V generation, and refuses another", async () => {
-    const fromImage = (name: string, hyperVGeneration?: "V1" | "V2") =>
-      t.compute.disks.beginCreateOrUpdateAndWait(RG, name, {
-        location: HOME,
-        hyperVGeneration,
-        creationData: {
-          createOption: "FromImage",
-          galleryImageReference: { id: versionId("1.0.0") },
-        },
-      });
-    assert.equal((await fromImage("gen-default")).hyperVGeneration, "V1");
-    assert.equal((await fromImage("gen-same", "V1")).hyperVGeneration, "V1");
-    await assert.rejects(fromImage("gen-other", "V2"), (e: any) => {
+    const generation = (name: string, hyperVGeneration?: "V1" | "V2") =>
+      fromImage(name, HOME, versionId("1.0.0"), { hyperVGeneration });
+    assert.equal((await generation("gen-default")).hyperVGeneration, "V1");
+    assert.equal((await generation("gen-same", "V1")).hyperVGeneration, "V1");
+    await assert.rejects(generation("gen-other", "V2"), (e: any) => {
       assert.equal(e.statusCode, 400);
       assert.equal(e.code, "InvalidParameter");
       assert.match(e.message, /Hyper-V generation 'V2'.*generation 'V1'/);
       return true;
     });
-    const res = await call(
-      t,
-      "GET",
-      `/subscriptions/${t.credentials.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Compute/disks/gen-other?api-version=2022-07-02`,
-    );
-    assert.equal(res.status, 404, "nothing was created");
+    await assertNotCreated("gen-other");
     for (const name of ["gen-default", "gen-same"]) {
       await t.compute.disks.beginDeleteAndWait(RG, name);
     }
