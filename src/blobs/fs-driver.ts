@@ -280,14 +280,9 @@ export class FsBlobDriver implements BlobDriver {
         signal?.throwIfAborted();
         const hash = entry.name;
         if (!isChunkHash(hash) || !hash.startsWith(first)) continue;
-        let info;
-        try {
-          info = await lstat(join(dir, hash));
-        } catch (error) {
-          if (errorCode(error) === "ENOENT") continue; // deleted since the directory was read
-          throw error;
-        }
-        if (!info.isFile()) continue;
+        const info = await this.statIfPresent(join(dir, hash));
+        // Gone since the directory was read, or not a file.
+        if (!info?.isFile()) continue;
         yield { hash, size: info.size, modifiedAt: info.mtime };
       }
     }
@@ -350,13 +345,8 @@ export class FsBlobDriver implements BlobDriver {
       const [hash, , kind] = name.split(".");
       if (!isChunkHash(hash) || (kind !== "part" && kind !== "gc")) continue;
       const path = join(this.tmpDir, name);
-      let info;
-      try {
-        info = await lstat(path);
-      } catch (error) {
-        if (errorCode(error) === "ENOENT") continue;
-        throw error;
-      }
+      const info = await this.statIfPresent(path);
+      if (!info) continue;
       if (kind === "part" && info.mtimeMs < olderThan.getTime()) {
         if (await this.unlinkIfPresent(path)) {
           bytes += info.size;
