@@ -42,6 +42,7 @@ import {
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { regionsStoringIn } from "../src/config/config.js";
 import { createVhdFooter } from "../src/formats/vhd.js";
 import {
   armToken,
@@ -128,21 +129,9 @@ function storeBytes(dataDir: string): number {
   return total;
 }
 
-/**
- * The server's regions (the defaults) with the locations COPIES on `copiesOn`: OCG_REGIONS for
- * `--copies-on`, else nothing.
- */
+/** The server's regions (the defaults) with the locations COPIES on `copiesOn`, for `--copies-on`. */
 function regionsEnv(): Record<string, string> {
-  if (!copiesOn) return {};
-  const zones = ["1", "2", "3"];
-  return {
-    OCG_REGIONS: JSON.stringify([
-      { name: "eastus", zones, storage: { "2": join(copiesOn, "eastus-2") } },
-      { name: "westeurope", zones },
-      { name: "westus", storage: { default: join(copiesOn, "westus") } },
-      { name: "australiacentral", restricted: true },
-    ]),
-  };
+  return copiesOn ? { OCG_REGIONS: JSON.stringify(regionsStoringIn(copiesOn, COPIES)) } : {};
 }
 
 function chunkFiles(dataDir: string, location: string): Set<string> {

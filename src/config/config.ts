@@ -30,6 +30,14 @@ export type RegionSettings = Static<typeof Region>;
 
 const ZONES = ["1", "2", "3"];
 
+/** eastus and westeurope with three zones, westus without, australiacentral restricted. */
+export const DEFAULT_REGIONS: RegionSettings[] = [
+  { name: "eastus", zones: ZONES },
+  { name: "westeurope", zones: ZONES },
+  { name: "westus" },
+  { name: "australiacentral", restricted: true },
+];
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({ default: ".ocg", minLength: 1 }),
@@ -54,12 +62,7 @@ export const ConfigSchema = Type.Object(
     bodyLimitBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
     regions: Type.Array(Region, {
       minItems: 1,
-      default: [
-        { name: "eastus", zones: ZONES },
-        { name: "westeurope", zones: ZONES },
-        { name: "westus" },
-        { name: "australiacentral", restricted: true },
-      ],
+      default: DEFAULT_REGIONS,
     }),
     /**
      * Replica jobs this process runs at once. 0 runs none: the server then only queues them, for
@@ -159,6 +162,26 @@ export function loadConfig(
  */
 const storageLocationIdOf = (region: string, zone: string | null) =>
   zone === null ? region : `${region}-${zone}`;
+
+/**
+ * `regions` with the storage locations `locations` (ids such as `eastus-2`, `westus`) in
+ * directories of their own under `dir`: how an operator puts some zones on another disk.
+ */
+export function regionsStoringIn(
+  dir: string,
+  locations: readonly string[],
+  regions: readonly RegionSettings[] = DEFAULT_REGIONS,
+): RegionSettings[] {
+  return regions.map((r) => {
+    const keys = r.zones?.length ? r.zones : ["default"];
+    const storage = { ...r.storage };
+    for (const key of keys) {
+      const id = storageLocationIdOf(r.name, key === "default" ? null : key);
+      if (locations.includes(id)) storage[key] = join(dir, id);
+    }
+    return Object.keys(storage).length ? { ...r, storage } : r;
+  });
+}
 
 /**
  * Checks what the schema cannot (unique names, storage keys that are zones, one directory per

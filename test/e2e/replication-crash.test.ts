@@ -27,6 +27,7 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import { ResourceManagementClient } from "@azure/arm-resources";
 import { ClientSecretCredential } from "@azure/identity";
 import { AnonymousCredential, PageBlobClient } from "@azure/storage-blob";
+import { regionsStoringIn } from "../../src/config/config.js";
 import { MIB } from "../../src/formats/vhd.js";
 import { corpusFile } from "../formats/images.js";
 import { sharedTls, tempDir } from "../helpers/server.js";
@@ -46,17 +47,6 @@ function copiesDirBeside(dataDir: string): string {
     throw new Error(`${shm} must be another file system than ${dataDir} (tmpfs) for this test`);
   }
   return mkdtempSync(join(shm, "ocg-crash-"));
-}
-
-/** The default regions, with the locations TARGETS on `copies`. */
-function regionsWithCopiesOn(copies: string): string {
-  const zones = ["1", "2", "3"];
-  return JSON.stringify([
-    { name: "eastus", zones, storage: { "2": join(copies, "eastus-2") } },
-    { name: "westeurope", zones, storage: { "1": join(copies, "westeurope-1") } },
-    { name: "westus", storage: { default: join(copies, "westus") } },
-    { name: "australiacentral", restricted: true },
-  ]);
 }
 
 interface Server {
@@ -95,7 +85,7 @@ async function startOcg(dataDir: string, copies: string): Promise<Server> {
       env: {
         ...process.env,
         OCG_REPLICATION_CONCURRENCY: "1",
-        OCG_REGIONS: regionsWithCopiesOn(copies),
+        OCG_REGIONS: JSON.stringify(regionsStoringIn(copies, Object.keys(TARGETS))),
       },
     },
   );
