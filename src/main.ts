@@ -65,13 +65,14 @@ export async function startServer(
       regions.placeReplica(region, ordinal, storageAccountType, target),
     regionOf: (location: string) => regions.storageLocation(location)?.region ?? location,
   };
-  const versions = new ImageVersionService(
+  const versions: ImageVersionService = new ImageVersionService(
     store,
     regions,
     placement,
     config.limits.imageVersionsPerRegion,
     () => worker.wake(),
     checkVhdUri,
+    (disk) => disks.emptyContent(disk),
   );
   const applicationVersions = new ApplicationVersionService(
     store,
@@ -80,7 +81,7 @@ export async function startServer(
     () => worker.wake(),
     checkFileUri,
   );
-  const disks = new DiskService(store, regions, config.dataDir, versions);
+  const disks: DiskService = new DiskService(store, regions, config.dataDir, versions);
   const chunkStore = (location: string) => disks.chunkStore(location);
   const worker: ReplicationWorker = new ReplicationWorker(
     {

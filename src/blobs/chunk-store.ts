@@ -39,7 +39,7 @@ import {
   type RefreshOptions,
 } from "./driver.js";
 import { DEFAULT_GC_GRACE_MS } from "./gc.js";
-import { chunkCount, chunkLength, type ChunkHash, type Manifest } from "./manifest.js";
+import { chunkLength, type ChunkHash, type DigestedManifest, type Manifest } from "./manifest.js";
 
 /**
  * 256 KiB: on the corpus, v2 after v1 adds 90 MiB at this size (0.42× v1's 214 MiB, inside the
@@ -128,6 +128,12 @@ export interface VerifyReport {
   readonly sha256?: string;
 }
 
+/** Distinct chunks checked so far, and their bytes. */
+export interface CheckProgress {
+  readonly chunks: number;
+  readonly bytes: number;
+}
+
 interface Signalled {
   signal?: AbortSignal;
 }
@@ -164,7 +170,7 @@ export class ChunkStore {
   async ingest(
     source: RandomAccess | AsyncIterable<Uint8Array>,
     { signal, onProgress }: Signalled & { onProgress?: ProgressCallback<IngestProgress> } = {},
-  ): Promise<Manifest> {
+  ): Promise<DigestedManifest> {
     signal?.throwIfAborted();
     const knownSize = isRandomAccess(source) ? source.size : undefined;
     const whole = new ContentDigest(this.chunkSize);
@@ -229,6 +235,16 @@ export class ChunkStore {
     } finally {
       await whole.close();
     }
+  }
+
+  /**
+   * Stores one chunk and returns its address. A chunk already here is refreshed as `ingest`'s are,
+   * so garbage collection leaves it alone until a manifest naming it is recorded.
+   */
+  async putChunk(data: Buffer, { signal }: Signalled = {}): Promise<ChunkHash> {
+    const hash = await sha256Hex(data);
+    await this.driver.put(hash, data, { signal });
+    return hash;
   }
 
   /**
@@ -404,19 +420,46 @@ export class ChunkStore {
   /**
    * Reads and checks every distinct chunk of `manifest`, collecting the missing and damaged ones
    * rather than stopping at the first. With `content`, it also recomputes the whole-content
-   * SHA-256 (hashing the holes as zeros: as costly as hashing the provisioned size) and compares
-   * it with `manifest.sha256`. Other errors (I/O, abort) reject.
+   * SHA-256 (hashing the holes as zeros: as costly as hashing the provisioned size) and, when the
+   * manifest has one, compares it with `manifest.sha256`. Other errors (I/O, abort) reject.
    */
   async verify(
+    manifest: Manifest,
+    options: Signalled & { content?: boolean; onProgress?: ProgressCallback<CheckProgress> } = {},
+  ): Promise<VerifyReport> {
+    return this.check(manifest, { ...options, failFast: false });
+  }
+
+  /**
+   * The SHA-256 of `manifest`'s whole content, every chunk read and verified: what a manifest
+   * without one (`Manifest.sha256`) gets when a version needs it. The first missing or damaged
+   * chunk rejects with its `ChunkNotFoundError` or `CorruptChunkError`, as a read would.
+   */
+  async contentDigest(
+    manifest: Manifest,
+    options: Signalled & { onProgress?: ProgressCallback<CheckProgress> } = {},
+  ): Promise<string> {
+    const report = await this.check(manifest, { ...options, content: true, failFast: true });
+    if (!report.ok || !report.sha256) {
+      throw new Error(
+        `the content hashes to ${report.sha256}, its manifest says ${manifest.sha256}`,
+      );
+    }
+    return report.sha256;
+  }
+
+  private async check(
     manifest: Manifest,
     {
       signal,
       content = false,
       onProgress,
+      failFast,
     }: Signalled & {
       content?: boolean;
-      onProgress?: ProgressCallback<{ chunks: number; bytes: number }>;
-    } = {},
+      onProgress?: ProgressCallback<CheckProgress>;
+      failFast: boolean;
+    },
   ): Promise<VerifyReport> {
     signal?.throwIfAborted();
     const index = this.indexOf(manifest);
@@ -426,31 +469,37 @@ export class ChunkStore {
       const corrupt: [number, ChunkHash][] = [];
       const checked = new Set<ChunkHash>();
       let bytes = 0;
+      // With `content` every stored index is read in order (a chunk repeated is hashed each time);
+      // the holes between them go to the digest as one run of zeros each, not chunk by chunk.
       const indices = content
-        ? (function* () {
-            for (let i = 0; i < chunkCount(manifest); i++) yield i;
-          })()
+        ? manifest.chunks.map(([i]) => i).values()
         : firstIndexOfEach(manifest).values();
+      let hashedUpTo = 0;
       for await (const { index: i, data, error } of this.inOrder(manifest, indices, signal)) {
-        const hash = index.get(i);
+        const hash = index.get(i)!;
         if (error) {
-          if (error instanceof ChunkNotFoundError) missing.push([i, hash!]);
-          else if (error instanceof CorruptChunkError) corrupt.push([i, hash!]);
+          if (failFast) throw error;
+          if (error instanceof ChunkNotFoundError) missing.push([i, hash]);
+          else if (error instanceof CorruptChunkError) corrupt.push([i, hash]);
           else throw error;
-        } else if (data && hash && !checked.has(hash)) {
+        } else if (data && !checked.has(hash)) {
           checked.add(hash);
           bytes += data.length;
         }
-        if (whole) {
-          if (data) await whole.update(data);
-          else if (!hash) whole.zeros(chunkLength(manifest, i));
+        if (whole && data) {
+          const start = i * manifest.chunkSize;
+          if (start > hashedUpTo) whole.zeros(start - hashedUpTo);
+          await whole.update(data);
+          hashedUpTo = start + data.length;
         }
-        if (data || error) await onProgress?.({ chunks: checked.size, bytes });
+        await onProgress?.({ chunks: checked.size, bytes });
       }
       const problems = missing.length + corrupt.length;
+      if (whole && manifest.size > hashedUpTo) whole.zeros(manifest.size - hashedUpTo);
       const sha256 = whole && problems === 0 ? await whole.digest() : undefined;
+      const digestAgrees = manifest.sha256 === undefined || sha256 === manifest.sha256;
       return {
-        ok: problems === 0 && (!content || sha256 === manifest.sha256),
+        ok: problems === 0 && (!content || digestAgrees),
         chunks: checked.size,
         bytes,
         missing,

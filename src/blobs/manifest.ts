@@ -3,7 +3,10 @@
  * into fixed-size chunks; chunk `i` covers bytes `[i * chunkSize, min((i + 1) * chunkSize, size))`.
  * `chunks` lists the chunks that hold data, in ascending index order, each with the SHA-256 of its
  * bytes; an index that is absent is a hole (all zeros, never stored). `sha256` is the digest of the
- * whole content, holes included, i.e. what `sha256sum` of the raw disk prints.
+ * whole content, holes included, i.e. what `sha256sum` of the raw disk prints. It is absent from
+ * content this server made rather than read — a disk grown past its source, an Empty disk turned
+ * into a version — where it would mean hashing gigabytes of zeros that nobody may ever ask about:
+ * replication computes it (`ChunkStore.contentDigest`) when a version needs it.
  *
  * Manifests are plain JSON so that the metadata store can keep them; `parseManifest` checks one
  * read back. They are what garbage collection counts as references (see gc.ts).
@@ -17,11 +20,14 @@ export interface Manifest {
   readonly size: number;
   /** Length of every chunk but the last, which may be shorter. */
   readonly chunkSize: number;
-  /** SHA-256 (lower-case hex) of the whole content, holes read as zeros. */
-  readonly sha256: string;
+  /** SHA-256 (lower-case hex) of the whole content, holes read as zeros; absent until computed. */
+  readonly sha256?: string;
   /** `[index, hash]` of every chunk that is not all zeros, ascending by index. */
   readonly chunks: readonly (readonly [index: number, hash: ChunkHash])[];
 }
+
+/** A manifest whose content digest is known: what reading a content (ingest) always yields. */
+export type DigestedManifest = Manifest & { readonly sha256: string };
 
 const HASH = /^[0-9a-f]{64}$/;
 
@@ -92,7 +98,9 @@ export function parseManifest(value: unknown): Manifest {
   if (!Number.isSafeInteger(chunkSize) || (chunkSize as number) <= 0) {
     throw new InvalidManifestError("must be a positive integer", "chunkSize");
   }
-  if (!isChunkHash(sha256)) throw new InvalidManifestError("must be a SHA-256 in hex", "sha256");
+  if (sha256 !== undefined && !isChunkHash(sha256)) {
+    throw new InvalidManifestError("must be a SHA-256 in hex", "sha256");
+  }
   if (!Array.isArray(chunks)) throw new InvalidManifestError("must be an array", "chunks");
   const count = chunkCount({ size: size as number, chunkSize: chunkSize as number });
   let previous = -1;
@@ -115,7 +123,7 @@ export function parseManifest(value: unknown): Manifest {
   return {
     size: size as number,
     chunkSize: chunkSize as number,
-    sha256,
+    ...(sha256 === undefined ? {} : { sha256 }),
     chunks: chunks as [number, string][],
   };
 }

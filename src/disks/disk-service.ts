@@ -23,7 +23,13 @@ import { ChunkStore } from "../blobs/chunk-store.js";
 import { StreamLimits } from "../blobs/chunk-stream.js";
 import { FsBlobDriver } from "../blobs/fs-driver.js";
 import { collectGarbage, type GcReport } from "../blobs/gc.js";
-import { chunkLength, manifestHashes, parseManifest, type Manifest } from "../blobs/manifest.js";
+import {
+  chunkLength,
+  manifestHashes,
+  parseManifest,
+  type DigestedManifest,
+  type Manifest,
+} from "../blobs/manifest.js";
 import { ConflictError, NotFoundError, ValidationError } from "../domain/errors.js";
 import { idOf, keyOf, TYPES, type ResourcePath } from "../domain/ids.js";
 import type { RegionCatalog } from "../domain/regions.js";
@@ -49,6 +55,7 @@ import {
   type CopySource,
 } from "./rules.js";
 import { ReplicaLoad } from "./replica-load.js";
+import { resizedContent } from "./resized-content.js";
 import { SasError, SasSigner, type BlobPath, type SasClaims } from "./sas.js";
 import { UploadAreas, type Ranges } from "./upload-area.js";
 
@@ -225,16 +232,35 @@ export class DiskService {
         } as CopySource;
       }
       const result = await this.service(kind, tx).put(path, { ...input, properties }, ctx);
-      if (result.created && image) {
-        // The disk's own reference to the content: it outlives the image version.
-        await tx.manifests.copy(
-          image.contentKey,
-          image.location,
-          result.record.key,
-          ctx.now.toISOString(),
-        );
+      if (!result.created) {
+        await this.grown(tx, existing!, result.record, ctx);
+        return result;
       }
-      if (result.created && source) {
+      if (image) {
+        const sourceBytes = image.size - VHD_FOOTER_SIZE;
+        if (result.record.properties.diskSizeBytes === sourceBytes) {
+          // The disk's own reference to the content: it outlives the image version.
+          await tx.manifests.copy(
+            image.contentKey,
+            image.location,
+            result.record.key,
+            ctx.now.toISOString(),
+          );
+        } else {
+          // Grown: it reads its own content, which only its own location holds in full.
+          delete result.record.properties._image;
+          await tx.resources.update(result.record);
+          await this.growInto(
+            tx,
+            image.contentKey,
+            image.location,
+            result.record,
+            sourceBytes,
+            ctx,
+          );
+        }
+      }
+      if (source) {
         if (source.location !== result.record.location) {
           throw new ValidationError(
             "BadRequest",
@@ -243,14 +269,19 @@ export class DiskService {
           );
         }
         // An Empty source has no manifest: nothing is copied, and the copy reads as zeros too.
-        await tx.manifests.copy(
-          source.key,
-          storageLocationOf(source),
-          result.record.key,
-          ctx.now.toISOString(),
-        );
+        const sourceBytes = source.properties.diskSizeBytes as number;
+        if (result.record.properties.diskSizeBytes === sourceBytes) {
+          await tx.manifests.copy(
+            source.key,
+            storageLocationOf(source),
+            result.record.key,
+            ctx.now.toISOString(),
+          );
+        } else {
+          const location = storageLocationOf(source);
+          await this.growInto(tx, source.key, location, result.record, sourceBytes, ctx);
+        }
       }
-      if (!result.created) return result;
       const now = ctx.now.toISOString();
       const operation: OperationRecord = {
         id: randomUUID(),
@@ -316,8 +347,70 @@ export class DiskService {
     return source;
   }
 
+  /** PATCH; a larger `diskSizeGB` grows the content in the same transaction. */
   patch(kind: DiskKind, path: ResourcePath, input: PatchInput, ctx: WriteContext) {
-    return this.service(kind).patch(path, input, ctx);
+    return this.store.transaction(async (tx) => {
+      const before = await this.service(kind, tx).get(path);
+      const after = await this.service(kind, tx).patch(path, input, ctx);
+      await this.grown(tx, before, after, ctx);
+      return after;
+    });
+  }
+
+  /** After a resize (`before` → `after`), the content of every location grown to match. */
+  private async grown(tx: Store, before: ResourceRecord, after: ResourceRecord, ctx: WriteContext) {
+    const from = before.properties.diskSizeBytes as number;
+    if (after.properties.diskSizeBytes === from) return;
+    // A FromImage disk has its own row too: from now on it reads that (rules drop `_image`).
+    for (const location of await tx.manifests.listLocations(after.key)) {
+      await this.growInto(tx, after.key, location, after, from, ctx);
+    }
+  }
+
+  /**
+   * Records `record`'s content at `location`: the content of `fromKey` there (of `fromDiskBytes`)
+   * grown to the record's size. A source without content there (an Empty disk) needs nothing: the
+   * grown disk reads as zeros and its own footer too.
+   */
+  private async growInto(
+    tx: Store,
+    fromKey: string,
+    location: string,
+    record: ResourceRecord,
+    fromDiskBytes: number,
+    ctx: WriteContext,
+  ) {
+    const row = await tx.manifests.get(fromKey, location);
+    if (!row) return;
+    const manifest = await resizedContent(
+      this.chunkStore(location),
+      parseManifest(row.manifest),
+      fromDiskBytes,
+      record.properties.diskSizeBytes as number,
+      footerOf(record),
+    );
+    await tx.manifests.put({
+      resourceKey: record.key,
+      location,
+      manifest,
+      digest: null,
+      createdAt: ctx.now.toISOString(),
+    });
+  }
+
+  /**
+   * The content of a disk or snapshot that has no manifest (an Empty disk, or a copy of one) as a
+   * manifest of its own location — zeros and its footer, with the one chunk that holds the footer
+   * written — so that a version can be made from it. Nothing is recorded.
+   */
+  async emptyContent(record: ResourceRecord): Promise<{ location: string; manifest: Manifest }> {
+    const location = storageLocationOf(record);
+    const bytes = record.properties.diskSizeBytes as number;
+    const cs = this.chunkStore(location);
+    return {
+      location,
+      manifest: await resizedContent(cs, undefined, bytes, bytes, footerOf(record)),
+    };
   }
 
   get(kind: DiskKind, path: ResourcePath) {
@@ -435,7 +528,7 @@ export class DiskService {
     if (diskStateOf(p) !== "ActiveUpload") return record;
     const uniqueId = p.uniqueId as string;
     return this.uploads.exclusive(uniqueId, async () => {
-      let manifest: Manifest;
+      let manifest: DigestedManifest;
       try {
         manifest = await this.ingestUpload(record);
       } catch (err) {
@@ -476,7 +569,7 @@ export class DiskService {
   }
 
   /** Checks the upload area is a fixed VHD in Azure's format and ingests it (nothing recorded). */
-  private async ingestUpload(record: ResourceRecord): Promise<Manifest> {
+  private async ingestUpload(record: ResourceRecord): Promise<DigestedManifest> {
     const source = await fileRandomAccess(
       this.uploads.pathOf(record.properties.uniqueId as string),
     );
@@ -572,10 +665,7 @@ export class DiskService {
         pageRanges: async () => manifestRanges(manifest),
       };
     }
-    const footer = createVhdFooter(p.diskSizeBytes as number, {
-      uniqueId: Buffer.from(uniqueId.replace(/-/g, ""), "hex"),
-      createdAt: lastModified,
-    });
+    const footer = footerOf(record);
     return {
       size,
       etag,
@@ -659,6 +749,18 @@ export class DiskService {
  */
 export const storageLocationOf = (record: ResourceRecord) =>
   (record.properties._storageLocation as string | undefined) ?? record.location;
+
+/**
+ * The footer of content this server makes for a disk (Empty, grown): its size, and its unique id
+ * and creation time, so that every read of the disk shows the same one.
+ */
+function footerOf(record: ResourceRecord): Buffer {
+  const p = record.properties;
+  return createVhdFooter(p.diskSizeBytes as number, {
+    uniqueId: Buffer.from((p.uniqueId as string).replace(/-/g, ""), "hex"),
+    createdAt: new Date(p.timeCreated as string),
+  });
+}
 
 function authenticationFailed(detail: string) {
   return new StorageError(

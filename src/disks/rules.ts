@@ -89,13 +89,7 @@ function creation(input: Properties, snapshot: boolean) {
           "properties.diskSizeGB",
         );
       }
-      if (!Number.isInteger(gb) || gb < 1 || gb > MAX_DISK_GB) {
-        throw new ValidationError(
-          "InvalidParameter",
-          `Disk size ${gb} GB is invalid. The size must be between 1 and ${MAX_DISK_GB} GB.`,
-          "properties.diskSizeGB",
-        );
-      }
+      checkDiskSizeGB(gb);
       return { creationData: { createOption: "Empty" }, bytes: gb * GIB, state: "Unattached" };
     }
     case "Upload": {
@@ -136,23 +130,21 @@ function creation(input: Properties, snapshot: boolean) {
           "properties.creationData.sourceResourceId",
         );
       }
-      checkSizeOfCopy(input, source.diskSizeBytes);
       return {
         creationData: {
           createOption: "Copy",
           sourceResourceId: source.id,
           sourceUniqueId: source.uniqueId,
         },
-        bytes: source.diskSizeBytes,
+        bytes: sizeOfCopy(input, source.diskSizeBytes),
         state: "Unattached",
       };
     }
     case "FromImage": {
       if (!source?.imageReference) break;
-      checkSizeOfCopy(input, source.diskSizeBytes);
       return {
         creationData: { createOption: "FromImage", galleryImageReference: source.imageReference },
-        bytes: source.diskSizeBytes,
+        bytes: sizeOfCopy(input, source.diskSizeBytes),
         state: "Unattached",
       };
     }
@@ -165,13 +157,15 @@ function creation(input: Properties, snapshot: boolean) {
 }
 
 /**
- * A Copy or FromImage disk has its source's size. Azure takes a larger `diskSizeGB` and grows the
- * disk; this server can't grow one yet, so it says so rather than make a smaller disk than asked.
+ * A Copy or FromImage disk has its source's size, or the larger `diskSizeGB` asked for (Azure grows
+ * the disk; `DiskService` makes the grown content). Asking for the source's size rounded up to a
+ * GiB, as Azure shows it, keeps the source's exact size.
  */
-function checkSizeOfCopy(input: Properties, sourceBytes: number) {
+export function sizeOfCopy(input: Properties, sourceBytes: number): number {
   const gb = input.diskSizeGB as number | undefined;
   const sourceGb = Math.ceil(sourceBytes / GIB);
-  if (gb === undefined || gb === sourceGb) return;
+  if (gb === undefined || gb === sourceGb) return sourceBytes;
+  checkDiskSizeGB(gb);
   if (gb < sourceGb) {
     throw new ValidationError(
       "BadRequest",
@@ -179,11 +173,54 @@ function checkSizeOfCopy(input: Properties, sourceBytes: number) {
       "properties.diskSizeGB",
     );
   }
-  throw new ConflictError(
-    "OperationNotAllowed",
-    `A disk larger than its source (${sourceGb} GB) is not supported by this server yet: leave 'diskSizeGB' out, or give ${sourceGb}.`,
-    "properties.diskSizeGB",
-  );
+  return gb * GIB;
+}
+
+function checkDiskSizeGB(gb: number) {
+  if (!Number.isInteger(gb) || gb < 1 || gb > MAX_DISK_GB) {
+    throw new ValidationError(
+      "InvalidParameter",
+      `Disk size ${gb} GB is invalid. The size must be between 1 and ${MAX_DISK_GB} GB.`,
+      "properties.diskSizeGB",
+    );
+  }
+}
+
+/**
+ * A resize: only larger, whole GiB, and only while nothing has the disk open (an upload, or a read
+ * grant whose reader would see the size change under it). The disk reads from its own grown
+ * content from then on, not from its image's replicas.
+ */
+function resized(before: Properties, gb: number, snapshot: boolean): Properties {
+  checkDiskSizeGB(gb);
+  const current = before.diskSizeGB as number;
+  if (gb < current) {
+    throw new ValidationError(
+      "BadRequest",
+      `Disk size can only be increased: ${gb} GB is less than the current ${current} GB.`,
+      "properties.diskSizeGB",
+    );
+  }
+  const state = diskStateOf(before);
+  if (state !== "Unattached") {
+    const what = snapshot ? "snapshot" : "disk";
+    const fix =
+      state === "ActiveSAS"
+        ? "revoke its access (endGetAccess) first"
+        : "finish its upload (endGetAccess) first";
+    throw new ConflictError(
+      "OperationNotAllowed",
+      `The ${what} cannot be resized while it is in state '${state}': ${fix}.`,
+      "properties.diskSizeGB",
+    );
+  }
+  const { _image: _, ...rest } = before;
+  return {
+    ...rest,
+    diskSizeGB: gb,
+    diskSizeBytes: gb * GIB,
+    ...(snapshot ? {} : performanceOf(skuNameOf(before), gb)),
+  };
 }
 
 function diskRules(snapshot: boolean): KindRules {
@@ -241,22 +278,11 @@ function diskRules(snapshot: boolean): KindRules {
           "zones",
         );
       }
-      const out: Properties = { ...before };
       const gb = input.diskSizeGB as number | undefined;
-      if (gb !== undefined && gb !== before.diskSizeGB) {
-        if (gb < (before.diskSizeGB as number)) {
-          throw new ValidationError(
-            "BadRequest",
-            `Disk size can only be increased: ${gb} GB is less than the current ${String(before.diskSizeGB)} GB.`,
-            "properties.diskSizeGB",
-          );
-        }
-        throw new ConflictError(
-          "OperationNotAllowed",
-          "Resizing a disk is not supported by this server yet.",
-          "properties.diskSizeGB",
-        );
-      }
+      const out: Properties =
+        gb !== undefined && gb !== before.diskSizeGB
+          ? resized(before, gb, snapshot)
+          : { ...before };
       for (const key of [
         "osType",
         "hyperVGeneration",
@@ -272,7 +298,7 @@ function diskRules(snapshot: boolean): KindRules {
           delete out.diskIOPSReadWrite;
           delete out.diskMBpsReadWrite;
           delete out.tier;
-          Object.assign(out, performanceOf(sku, before.diskSizeGB as number));
+          Object.assign(out, performanceOf(sku, out.diskSizeGB as number));
         }
       }
       return out;
@@ -327,6 +353,9 @@ function performanceOf(sku: string, gib: number): Properties {
   if (sku === "PremiumV2_LRS") return { diskIOPSReadWrite: 3000, diskMBpsReadWrite: 125 };
   return {};
 }
+
+const skuNameOf = (properties: Properties) =>
+  (properties._sku as { name?: string } | undefined)?.name ?? "Standard_LRS";
 
 function skuOf(name: string) {
   const tier = name.startsWith("Premium")

@@ -138,8 +138,8 @@ export interface ManifestRecord {
   /** Storage location id (`eastus-1`, `westus`; a region's name for data from before zones). */
   location: string;
   manifest: unknown;
-  /** SHA-256 of the whole content. */
-  digest: string;
+  /** SHA-256 of the whole content; null until computed (see `Manifest.sha256`). */
+  digest: string | null;
   createdAt: string;
 }
 

@@ -75,7 +75,7 @@ export class ApplicationVersionService extends VersionService {
       const [row] = await tx.manifests.listByResource(contentKeyOf(version.key, c.disk));
       if (!row) continue;
       c.size = (row.manifest as { size: number }).size;
-      c.sha256 = row.digest;
+      c.sha256 = row.digest ?? undefined;
       const file = APPLICATION_FILES.find((f) => f.content === c.disk);
       if (file) source[file.digest] = c.sha256;
     }

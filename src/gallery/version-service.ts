@@ -39,6 +39,14 @@ export type UriSourceCheck = (
   target: string,
 ) => Promise<void>;
 
+/**
+ * The content of a disk or snapshot that has none stored (never written): a manifest of zeros and
+ * its footer in its storage location, its chunks written but nothing recorded (DiskService).
+ */
+export type EmptyContent = (
+  disk: ResourceRecord,
+) => Promise<{ location: string; manifest: unknown }>;
+
 /** A version that can be deployed in a region, and where its disk's content is stored there. */
 export interface DeployableImage {
   version: ResourceRecord;
@@ -95,6 +103,7 @@ export class ImageVersionService extends VersionService {
     /** Called after a write that queued replication work commits. */
     onQueued: () => void = () => {},
     private readonly checkUri?: UriSourceCheck,
+    private readonly emptyContent?: EmptyContent,
   ) {
     super(store, regions, placement, imageVersionRules(regions, limit), onQueued);
   }
@@ -315,6 +324,9 @@ export class ImageVersionService extends VersionService {
         );
       }
       if (disk === "os") await this.checkGeneration(tx, record, source, `${target}.id`);
+      if (this.emptyContent && (await tx.manifests.listLocations(source.key)).length === 0) {
+        await this.recordEmptyContent(tx, source, `${target}.id`);
+      }
       contents.push(await this.shareContent(tx, record, disk, source.key, `${target}.id`, mode));
     }
     return contents;
@@ -362,6 +374,30 @@ export class ImageVersionService extends VersionService {
     return source;
   }
 
+  /**
+   * A disk or snapshot that was never written (Empty, or a copy of one) has no manifest; it gets
+   * one (zeros and its footer) so that the version shares it as any other content. A disk still
+   * waiting for its upload is refused instead: its content is not decided yet.
+   */
+  private async recordEmptyContent(tx: Store, source: ResourceRecord, target: string) {
+    const state = source.properties.diskState as string | undefined;
+    if (state === "ReadyToUpload" || state === "ActiveUpload") {
+      throw new ConflictError(
+        "InvalidParameter",
+        `The source given as ${target} holds no content yet: upload to it and end its access (endGetAccess) first.`,
+        target,
+      );
+    }
+    const { location, manifest } = await this.emptyContent!(source);
+    await tx.manifests.put({
+      resourceKey: source.key,
+      location,
+      manifest,
+      digest: null,
+      createdAt: new Date().toISOString(),
+    });
+  }
+
   private async shareContent(
     tx: Store,
     record: ResourceRecord,
@@ -394,7 +430,7 @@ export class ImageVersionService extends VersionService {
       disk,
       source: { kind: "content", key: sourceKey, target },
       size,
-      sha256: rows[0]!.digest,
+      sha256: rows[0]!.digest ?? undefined,
     };
   }
 
@@ -427,7 +463,7 @@ export class ImageVersionService extends VersionService {
       const [row] = await tx.manifests.listByResource(contentKeyOf(version.key, c.disk));
       if (!row) continue;
       c.size = (row.manifest as { size: number }).size;
-      c.sha256 = row.digest;
+      c.sha256 = row.digest ?? undefined;
       const described = { sizeInGB: sizeInGbOf(c.size), contentSha256: c.sha256 };
       if (c.disk === "os") {
         sp.osDiskImage = {

@@ -9,7 +9,7 @@
  */
 import type { ChunkStore } from "../blobs/chunk-store.js";
 import { ChunkNotFoundError, CorruptChunkError } from "../blobs/driver.js";
-import { parseManifest, type Manifest } from "../blobs/manifest.js";
+import { parseManifest, type DigestedManifest, type Manifest } from "../blobs/manifest.js";
 import type { ManifestRecord, ReplicaRecord, ResourceRecord, Store } from "../domain/resource.js";
 import { contentKeyOf, versionContentsOf, type VersionContent } from "../gallery/versions.js";
 
@@ -27,7 +27,7 @@ export interface ReplicateDeps {
     into: ChunkStore,
     signal: AbortSignal,
     format: "vhd" | "file",
-  ): Promise<Manifest>;
+  ): Promise<DigestedManifest>;
 }
 
 /** The content is not stored anywhere yet (a URI source another replica ingests): try later. */
@@ -75,6 +75,8 @@ export async function replicate(
     if (rows.length === 0) {
       rows = [await ingestFirst(deps, job, version, content, key, signal)];
     }
+    if (rows[0]!.digest === null)
+      rows = await digestFirst(deps, job, version, content, rows, signal);
     // Parsed once here: a manifest holds a hash per chunk, thousands for a disk.
     const sources = rows.map((row) => ({ row, manifest: parseManifest(row.manifest) }));
     work.push({ content, key, sources, slots: sources[0]!.manifest.chunks.length || 1 });
@@ -166,6 +168,52 @@ async function copyFromNearest(
   throw new ReplicationFailure(
     `No healthy copy of the content to replicate to ${location}: ${problems.join("; ")}`,
   );
+}
+
+/**
+ * Content this server made (a grown disk, an Empty one) has no digest yet: the version's first
+ * replica in its own region reads it whole and records it on every row of the content — and on
+ * the source's rows that hold the same manifest, so that the next version from an unchanged disk
+ * does not hash it again. The other replicas wait for it, as for a URI source.
+ */
+async function digestFirst(
+  deps: ReplicateDeps,
+  job: ReplicaRecord,
+  version: ResourceRecord,
+  content: VersionContent,
+  rows: ManifestRecord[],
+  signal: AbortSignal,
+): Promise<ManifestRecord[]> {
+  if (job.region !== version.location || job.ordinal !== 0) throw new SourceNotReady();
+  const first = rows[0]!;
+  const manifest = parseManifest(first.manifest);
+  let sha256: string;
+  try {
+    sha256 = await deps.chunkStore(first.location).contentDigest(manifest, { signal });
+  } catch (err) {
+    if (err instanceof CorruptChunkError || err instanceof ChunkNotFoundError) {
+      throw new ReplicationFailure(`The source's content cannot be read whole: ${err.message}`);
+    }
+    throw err;
+  }
+  const text = JSON.stringify(first.manifest);
+  const digested = (row: ManifestRecord): ManifestRecord => ({
+    ...row,
+    manifest: { ...manifest, sha256 },
+    digest: sha256,
+  });
+  await deps.store.transaction(async (tx) => {
+    for (const row of rows) await tx.manifests.put(digested(row));
+    const source = content.source;
+    const sourceRows =
+      source.kind === "content" ? await tx.manifests.listByResource(source.key) : [];
+    for (const row of sourceRows) {
+      if (row.digest === null && JSON.stringify(row.manifest) === text) {
+        await tx.manifests.put(digested(row));
+      }
+    }
+  });
+  return rows.map(digested);
 }
 
 /**

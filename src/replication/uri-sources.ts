@@ -7,7 +7,7 @@
  * throttled) are retried like any other replication error.
  */
 import type { ChunkStore } from "../blobs/chunk-store.js";
-import type { Manifest } from "../blobs/manifest.js";
+import type { DigestedManifest } from "../blobs/manifest.js";
 import { azureErrorOf, BlobSourceError, type BlobSourceErrorReason } from "../sources/errors.js";
 import { checkSource, ingestFromUri } from "../sources/ingest.js";
 import { ReplicationFailure } from "./replicate.js";
@@ -44,7 +44,7 @@ export async function ingestUriSource(
   into: ChunkStore,
   signal: AbortSignal,
   format: "vhd" | "file",
-): Promise<Manifest> {
+): Promise<DigestedManifest> {
   try {
     return (await ingestFromUri(into, uri, { kind: format, signal })).manifest;
   } catch (err) {

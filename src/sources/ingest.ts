@@ -14,7 +14,7 @@
  * - Only data is downloaded: holes of a page blob are zeros made locally, skipped by the ingest.
  */
 import type { ChunkStore, IngestProgress, ProgressCallback } from "../blobs/chunk-store.js";
-import type { Manifest } from "../blobs/manifest.js";
+import type { DigestedManifest } from "../blobs/manifest.js";
 import { FormatError } from "../formats/random-access.js";
 import { openFixedVhd, VhdError, type VhdFooter } from "../formats/vhd.js";
 import {
@@ -37,7 +37,7 @@ export interface IngestFromUriOptions extends BlobSourceOptions {
 
 export interface UriIngest {
   /** The content's manifest: `size` and `sha256` are the blob's. */
-  readonly manifest: Manifest;
+  readonly manifest: DigestedManifest;
   /** What Get Blob Properties said (ETag of the version read, type, MD5 if kept). */
   readonly properties: BlobProperties;
   /** The VHD footer, for kind "vhd". */

@@ -249,6 +249,49 @@ const migrations: Record<string, Migration> = {
       else await typed.transaction().execute(run);
     },
   },
+  "0007-digest-unknown": {
+    async up(db: Kysely<unknown>) {
+      // Content this server makes (a grown disk, an Empty one published) has no digest until a
+      // version needs it, so the column may be NULL. SQLite cannot drop a NOT NULL in place; the
+      // table is rebuilt the same way on both dialects, inside one transaction as in 0006.
+      const run = async (tx: Kysely<Tables0006>) => {
+        await tx.schema
+          .createTable("manifest_rows")
+          .addColumn("resource_key", "text", (c) => c.notNull())
+          .addColumn("location", "text", (c) => c.notNull())
+          .addColumn("body_id", "text", (c) => c.notNull().references("manifest_bodies.id"))
+          .addColumn("digest", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("manifest_rows_pk_0007", ["resource_key", "location"])
+          .execute();
+        await tx
+          .insertInto("manifest_rows")
+          .columns(["resource_key", "location", "body_id", "digest", "created_at"])
+          .expression(
+            (eb) =>
+              eb
+                .selectFrom("manifests")
+                .select(["resource_key", "location", "body_id", "digest", "created_at"]) as never,
+          )
+          .execute();
+        await tx.schema.dropTable("manifests").execute();
+        await tx.schema.alterTable("manifest_rows").renameTo("manifests").execute();
+        await tx.schema
+          .createIndex("manifests_by_location")
+          .on("manifests")
+          .columns(["location", "resource_key"])
+          .execute();
+        await tx.schema
+          .createIndex("manifests_by_body")
+          .on("manifests")
+          .column("body_id")
+          .execute();
+      };
+      const typed = db as Kysely<Tables0006>;
+      if (typed.isTransaction) await run(typed);
+      else await typed.transaction().execute(run);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

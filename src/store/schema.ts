@@ -52,7 +52,8 @@ export interface ManifestsTable {
   location: string;
   /** The manifest_bodies row holding the manifest's JSON text. */
   body_id: string;
-  digest: string;
+  /** NULL until computed, as the manifest's own `sha256`. */
+  digest: string | null;
   created_at: string;
 }
 

@@ -387,6 +387,19 @@ describe("ChunkStore", () => {
     assert.equal(report.sha256, undefined);
   });
 
+  test("contentDigest hashes a manifest without a digest whole; a missing chunk rejects", async () => {
+    const driver = freshDriver();
+    const store = new ChunkStore(driver, { chunkSize: CHUNK });
+    const { sha256: _, ...undigested } = await store.ingest(bufferRandomAccess(v1));
+    assert.equal(parseManifest(undigested).sha256, undefined, "a manifest may lack its digest");
+    assert.equal(await store.contentDigest(undigested), sha256(v1));
+    assert.equal((await store.verify(undigested, { content: true })).ok, true);
+    const wrong = { ...undigested, sha256: "0".repeat(64) };
+    await assert.rejects(store.contentDigest(wrong), /manifest says 0{64}/);
+    await unlink(driver.chunkPath(undigested.chunks[3]![1]));
+    await assert.rejects(store.contentDigest(undigested), ChunkNotFoundError);
+  });
+
   test("copyMissing copies only the chunks the target lacks, verified", async () => {
     const east = new ChunkStore(new SpyDriver(freshDriver()), { chunkSize: CHUNK });
     const m1 = await east.ingest(bufferRandomAccess(v1));

@@ -215,8 +215,6 @@ async function replayCassette(
     }
   };
 
-  /** Disks and snapshots whose content was never written: Empty, or copies of such. */
-  const neverWritten = new Set<string>();
   /** Image versions this replay created. */
   const versions = new Set<string>();
 
@@ -269,7 +267,7 @@ async function replayCassette(
         }
         const why =
           i.request.method === "PUT" && i.request.body
-            ? writeSkip(target, JSON.parse(i.request.body), { tainted, neverWritten, versions })
+            ? writeSkip(target, JSON.parse(i.request.body), { tainted, versions })
             : undefined;
         if (why) {
           for (const id of recordedOperations(i)) operations.set(id, { skipped: index });
@@ -279,7 +277,7 @@ async function replayCassette(
           continue;
         }
         if (i.request.method === "PUT" && i.request.body) {
-          noteWrite(target, JSON.parse(i.request.body), { neverWritten, versions });
+          noteWrite(target, { versions });
         }
         path = ours(`${url.pathname}${url.search}`);
       }
@@ -365,7 +363,7 @@ const idKey = (id: string) => resourceKey(id);
 function writeSkip(
   target: { kind: Kind; resource: string },
   body: Record<string, any>,
-  seen: { tainted: Map<string, number>; neverWritten: Set<string>; versions: Set<string> },
+  seen: { tainted: Map<string, number>; versions: Set<string> },
 ): { reason: string; dependent: boolean } | undefined {
   const dependsOn = (id: string) => {
     const since = seen.tainted.get(idKey(id));
@@ -418,32 +416,13 @@ function writeSkip(
   for (const d of disks) {
     const dep = dependsOn(d.source.id);
     if (dep) return dep;
-    if (seen.neverWritten.has(idKey(d.source.id))) {
-      return {
-        reason:
-          "image version from copies of Empty disks that were never written: publishing " +
-          "all-zero content is not supported here (docs/deviations.md)",
-        dependent: false,
-      };
-    }
   }
   return undefined;
 }
 
-/** Remembers what a replayed PUT made: never-written disks, created image versions. */
-function noteWrite(
-  target: { kind: Kind; resource: string },
-  body: Record<string, any>,
-  seen: { neverWritten: Set<string>; versions: Set<string> },
-) {
+/** Remembers the image versions a replayed PUT created. */
+function noteWrite(target: { kind: Kind; resource: string }, seen: { versions: Set<string> }) {
   if (target.kind === "imageVersion") seen.versions.add(target.resource);
-  if (target.kind !== "disk") return;
-  const creation = body.properties?.creationData ?? {};
-  const copiesNothing =
-    creation.createOption === "Copy" &&
-    typeof creation.sourceResourceId === "string" &&
-    seen.neverWritten.has(idKey(creation.sourceResourceId));
-  if (creation.createOption === "Empty" || copiesNothing) seen.neverWritten.add(target.resource);
 }
 
 /** The resource group the test framework created before recording, as the first GET shows it. */

@@ -17,7 +17,7 @@ import { delimiter, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AnonymousCredential, PageBlobClient } from "@azure/storage-blob";
 import { azLoginCommands } from "../../src/cli/az-login.js";
-import { MIB } from "../../src/formats/vhd.js";
+import { MIB, parseVhdFooter } from "../../src/formats/vhd.js";
 import { makeVhd } from "../helpers/disks.js";
 import { ocg } from "../helpers/cli.js";
 import { startTestServer, tempDir, type TestServer } from "../helpers/server.js";
@@ -586,6 +586,31 @@ describe("az CLI against ocg", { timeout: 5 * TEST_TIMEOUT_MS }, () => {
           assert.ok(bytes.equals(vhd), `${name}: the bytes read back differ from the upload`);
           await az("disk", "revoke-access", "-g", rgImg, "-n", name);
         }
+
+        // Larger than the image, then grown again: the image's bytes, zeros, a footer of the size.
+        const larger = await az(
+          "disk",
+          "create",
+          "-g",
+          rgImg,
+          "-n",
+          "larger",
+          "-l",
+          "eastus",
+          "--gallery-image-reference",
+          versionId,
+          "--size-gb",
+          "2",
+        );
+        assert.equal(larger.diskSizeGb, 2);
+        const grown = await az("disk", "update", "-g", rgImg, "-n", "larger", "--size-gb", "3");
+        assert.equal(grown.diskSizeBytes, 3 * 1024 ** 3);
+        const blob = new PageBlobClient(await grant("larger", "Read"), new AnonymousCredential());
+        const head = await blob.downloadToBuffer(0, vhd.length - 512);
+        const footer = parseVhdFooter(await blob.downloadToBuffer(3 * 1024 ** 3, 512));
+        await az("disk", "revoke-access", "-g", rgImg, "-n", "larger");
+        assert.ok(head.equals(vhd.subarray(0, vhd.length - 512)), "the image's bytes first");
+        assert.equal(footer.currentSize, 3 * 1024 ** 3);
 
         // Not replicated to australiacentral: refused as Azure refuses it.
         const missing = await azFails(

@@ -72,5 +72,46 @@ for (const dialect of DATABASES) {
         await store.close();
       }
     });
+
+    test("0007: rows keep their digests, and content without one can be recorded", async () => {
+      const url = await dialect.url();
+      const { db } = await openDatabase(url);
+      const body = JSON.stringify(manifest("c"));
+      try {
+        await migrateUpTo(db as never, "0006-manifest-bodies");
+        await sql`insert into manifest_bodies (id, body) values (${"body-c"}, ${body})`.execute(db);
+        await sql`insert into manifests (resource_key, location, body_id, digest, created_at)
+          values (${"disk-c"}, ${"westus"}, ${"body-c"}, ${"c".repeat(64)}, ${"2026-01-01T00:00:00.000Z"})`.execute(
+          db,
+        );
+      } finally {
+        await db.destroy();
+      }
+
+      const store = await openStore(url);
+      try {
+        const kept = await store.manifests.get("disk-c", "westus");
+        assert.deepEqual(kept?.manifest, manifest("c"));
+        assert.equal(kept?.digest, "c".repeat(64));
+        const { sha256: _, ...undigested } = manifest("d");
+        await store.transaction(async (tx) => {
+          await tx.manifests.put({
+            resourceKey: "grown",
+            location: "westus",
+            manifest: undigested,
+            digest: null,
+            createdAt: "2026-01-02T00:00:00.000Z",
+          });
+        });
+        assert.equal((await store.manifests.get("grown", "westus"))?.digest, null);
+        // The rebuilt table keeps its indexes' work: by location, and bodies shared then freed.
+        assert.equal((await store.manifests.listManifestsAt("westus")).length, 2);
+        await store.manifests.copy("grown", "westus", "grown-copy", "2026-01-03T00:00:00.000Z");
+        await store.manifests.deleteAll("grown");
+        assert.deepEqual((await store.manifests.get("grown-copy", "westus"))?.manifest, undigested);
+      } finally {
+        await store.close();
+      }
+    });
   });
 }

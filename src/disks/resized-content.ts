@@ -1,0 +1,51 @@
+/**
+ * A disk's content at a larger size, made without copying it: the manifest keeps every chunk of the
+ * old disk, the bytes between the old end and the new one are holes (zeros, never stored) and a new
+ * fixed-VHD footer for the new size ends it. Only the chunk holding that footer is written (and the
+ * chunk the old footer shared with disk data, if the chunk size does not divide a MiB). The same
+ * call gives an Empty disk, which has no manifest, the one it would have had: holes and a footer.
+ *
+ * The result has no `sha256`: it would mean hashing every zero the disk gained (seconds per ten
+ * GiB). A version made from such a disk computes it while it replicates.
+ */
+import type { ChunkStore } from "../blobs/chunk-store.js";
+import { chunkLength, type ChunkHash, type Manifest } from "../blobs/manifest.js";
+import { VHD_FOOTER_SIZE } from "../formats/vhd.js";
+
+/**
+ * The content of a disk of `fromDiskBytes` (`manifest`, or all zeros when it has none) grown to
+ * `toDiskBytes` and ending with `footer`. The chunks it needs are written to `store` (the store of
+ * `manifest`) and synced before it resolves, so a manifest row recorded afterwards never names a
+ * chunk a crash could lose.
+ */
+export async function resizedContent(
+  store: ChunkStore,
+  manifest: Manifest | undefined,
+  fromDiskBytes: number,
+  toDiskBytes: number,
+  footer: Buffer,
+): Promise<Manifest> {
+  if (toDiskBytes < fromDiskBytes) throw new RangeError("a disk can only grow");
+  const chunkSize = manifest?.chunkSize ?? store.chunkSize;
+  const resized = { size: toDiskBytes + VHD_FOOTER_SIZE, chunkSize };
+  // Chunks wholly below the old end are kept; from the one holding the old end to the last, each
+  // is made anew from the old disk's bytes in it (none past the old end) and the new footer.
+  const firstRemade = Math.floor(fromDiskBytes / chunkSize);
+  const last = Math.floor(toDiskBytes / chunkSize);
+  const chunks: (readonly [number, ChunkHash])[] = (manifest?.chunks ?? []).filter(
+    ([i]) => i < firstRemade,
+  );
+  for (let index = firstRemade; index <= last; index++) {
+    const start = index * chunkSize;
+    const data = Buffer.alloc(chunkLength(resized, index));
+    if (manifest && start < fromDiskBytes) {
+      (await store.read(manifest, start, fromDiskBytes - start)).copy(data);
+    }
+    if (index === last) footer.copy(data, data.length - VHD_FOOTER_SIZE);
+    if (data.some((b) => b !== 0)) chunks.push([index, await store.putChunk(data)]);
+    // Between the old end and the last chunk there is nothing but zeros: skip to the last.
+    if (index === firstRemade) index = Math.max(index, last - 1);
+  }
+  await store.driver.sync();
+  return { ...resized, chunks };
+}
