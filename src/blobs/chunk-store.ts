@@ -335,14 +335,27 @@ export class ChunkStore {
   async copyMissing(
     manifest: Manifest,
     from: ChunkStore,
-    { signal, onProgress }: Signalled & { onProgress?: ProgressCallback<CopyProgress> } = {},
+    {
+      signal,
+      onProgress,
+      present,
+    }: Signalled & {
+      onProgress?: ProgressCallback<CopyProgress>;
+      /**
+       * Chunks the caller knows are here and kept from garbage collection until its manifest is
+       * committed (gc.ts, rule P): neither touched nor copied, whatever their age.
+       */
+      present?: ReadonlySet<ChunkHash>;
+    } = {},
   ): Promise<CopyResult> {
     signal?.throwIfAborted();
-    const distinct = [...firstIndexOfEach(manifest)];
+    const all = [...firstIndexOfEach(manifest)];
+    const distinct = present ? all.filter(([hash]) => !present.has(hash)) : all;
     const keepAlive = new KeepAlive(this.driver.location, this.keepAliveMs, (hashes, options) =>
       this.touchAll(hashes, options),
     );
-    const p = { chunks: 0, total: distinct.length, copied: 0, skipped: 0, bytes: 0 };
+    const known = all.length - distinct.length;
+    const p = { chunks: known, total: all.length, copied: 0, skipped: known, bytes: 0 };
     for (let at = 0; at < distinct.length; at += COPY_BATCH) {
       signal?.throwIfAborted();
       const batch = distinct.slice(at, at + COPY_BATCH);

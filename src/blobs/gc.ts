@@ -2,11 +2,15 @@
  * Online garbage collection of one chunk location: removes chunks that no manifest references
  * and that nobody has put for longer than a grace period, while ingests, copies and reads go on.
  *
- * The invariant writers keep (ChunkStore does, callers must commit promptly):
- *   (W) every chunk a manifest references was put — written, or refreshed by `put`/`touch` —
- *       less than `graceMs` before that manifest is committed.
+ * The invariant writers keep (ChunkStore does, callers must commit promptly): every chunk c a
+ * manifest M references, committed at time T, satisfies one of
+ *   (W) c was put — written, or refreshed by `put`/`touch` — less than `graceMs` before T;
+ *   (P) c was referenced, at some time t, by a manifest R recorded at the same location, and from
+ *       before t until T a pin held M's content: something the references (step 3) include.
  * ChunkStore keeps (W) for long operations by refreshing what it has put every `keepAliveMs`
- * (a third of the default grace), and returns only after `sync`.
+ * (a third of the default grace), and returns only after `sync`. (P) is how replication avoids
+ * touching what a new version shares with the versions before it: an unfinished replica job pins
+ * its version's content (`listReferencedAt`), and it reads the rows it relies on after it exists.
  *
  * One collection:
  *   1. fixes `cutoff = now - graceMs` before anything else;
@@ -22,7 +26,12 @@
  * P > T - graceMs ≥ cutoff. That put either refreshed the file the delete examines — its
  * modified time is then ≥ P > cutoff and the conditional delete refuses — or found no file and
  * wrote a new one, which is not the one being deleted. A chunk written by an ingest whose manifest
- * is not committed yet is likewise younger than the cutoff. The listing itself may be stale; it
+ * is not committed yet is likewise younger than the cutoff. Under (P), if the references were
+ * taken while the pin held, c is among them; if before the pin, then R existed when they were
+ * taken (c is among them) or was committed after, and c is safe in R's right, by the same
+ * argument (commits are finitely many); if after T, M itself is among them. This needs the
+ * references to be one snapshot: rows and pins read apart could miss a job that committed
+ * between the two reads. The listing itself may be stale; it
  * only proposes candidates, the conditional delete decides.
  *
  * Several collections may run at once (a chunk is deleted at most once). Partial writes left by

@@ -734,7 +734,7 @@ export class DiskService {
     return collectGarbage(cs.driver, {
       graceMs,
       references: async () => {
-        const manifests = await this.store.manifests.listManifestsAt(location);
+        const manifests = await this.store.manifests.listReferencedAt(location);
         const all = new Set<string>();
         for (const m of manifests) for (const h of manifestHashes(parseManifest(m))) all.add(h);
         return all;

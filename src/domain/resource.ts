@@ -152,10 +152,14 @@ export interface ManifestRepository {
   /** Removes every row of a resource; returns how many. */
   deleteAll(resourceKey: string): Promise<number>;
   /**
-   * The distinct manifests the rows of a location point at (what garbage collection counts as
-   * references): one per content however many resources share it.
+   * What garbage collection counts as references at a location, read as one snapshot: the
+   * distinct manifests its rows point at (one per content however many resources share it), and
+   * those of every version with an unfinished replica job that targets the location — pinned for
+   * the job, which may rely on chunks other rows there reference (gc.ts, rule P).
    */
-  listManifestsAt(location: string): Promise<unknown[]>;
+  listReferencedAt(location: string): Promise<unknown[]>;
+  /** The distinct manifests of a location's rows whose resource key starts with `keyPrefix`. */
+  listManifestsUnder(location: string, keyPrefix: string): Promise<unknown[]>;
   /** Where one content is stored, without reading its manifests. */
   listLocations(resourceKey: string): Promise<string[]>;
   /**

@@ -9,7 +9,12 @@
  */
 import type { ChunkStore } from "../blobs/chunk-store.js";
 import { ChunkNotFoundError, CorruptChunkError } from "../blobs/driver.js";
-import { parseManifest, type DigestedManifest, type Manifest } from "../blobs/manifest.js";
+import {
+  parseManifest,
+  type ChunkHash,
+  type DigestedManifest,
+  type Manifest,
+} from "../blobs/manifest.js";
 import type { ManifestRecord, ReplicaRecord, ResourceRecord, Store } from "../domain/resource.js";
 import { contentKeyOf, versionContentsOf, type VersionContent } from "../gallery/versions.js";
 
@@ -91,15 +96,18 @@ export async function replicate(
     }
   }
   onProgress({ ...progress });
+  const siblings = new Map<string, Promise<Set<ChunkHash>>>();
   for (const { content, key, sources, slots } of work) {
     for (const location of job.locations) {
       if (sources.some((s) => s.row.location === location)) continue;
       const before = progress.done;
+      if (!siblings.has(location)) siblings.set(location, siblingChunks(deps, version, location));
       const source = await copyFromNearest(
         deps,
         sources,
         location,
         content,
+        await siblings.get(location)!,
         signal,
         tally,
         (copied) => {
@@ -115,6 +123,24 @@ export async function replicate(
     }
   }
   return tally;
+}
+
+/**
+ * The chunks that the other versions of the same definition (or application) have at `location`:
+ * present there, since a row is recorded only once its chunks are, and kept there for this job —
+ * read after the job existed, and the job pins its version's content until it finishes (rule P in
+ * blobs/gc.ts). What v2 shares with v1 is therefore neither copied nor touched: replicating a
+ * version costs what changed, however old the versions before it are.
+ */
+async function siblingChunks(deps: ReplicateDeps, version: ResourceRecord, location: string) {
+  const present = new Set<ChunkHash>();
+  if (!version.parentKey) return present;
+  const manifests = await deps.store.manifests.listManifestsUnder(
+    location,
+    `${version.parentKey}/`,
+  );
+  for (const m of manifests) for (const [, hash] of parseManifest(m).chunks) present.add(hash);
+  return present;
 }
 
 /** A stored copy of a content: its manifest row, and the manifest parsed. */
@@ -135,6 +161,7 @@ async function copyFromNearest(
   sources: readonly Source[],
   location: string,
   content: VersionContent,
+  present: ReadonlySet<ChunkHash>,
   signal: AbortSignal,
   tally: ReplicaTally,
   onCopied: (chunks: number) => void,
@@ -149,6 +176,7 @@ async function copyFromNearest(
     }
     try {
       const result = await target.copyMissing(manifest, deps.chunkStore(row.location), {
+        present,
         signal,
         onProgress: (p) => onCopied(p.chunks),
       });

@@ -12,11 +12,11 @@
  *   failing on the foreign key, never with a dangling row.
  */
 import { createHash } from "node:crypto";
-import type { Kysely, Selectable, Transaction } from "kysely";
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { CompiledQueries } from "./compiled-queries.js";
 import type { ManifestRecord, ManifestRepository } from "../domain/resource.js";
 import type { Database } from "./schema.js";
-import { resourceKeyStartsWith } from "./sql-replicas.js";
+import { resourceKeyStartsWith, UNFINISHED } from "./sql-replicas.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -25,6 +25,9 @@ const PURGE_BATCH = 500;
 
 /** The key of a manifest body: the SHA-256 (lower-case hex) of its text. */
 export const bodyIdOf = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** `text` with LIKE's wildcards and its escape character escaped (escape character `\`). */
+const likeEscaped = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 type RowWithBody = Selectable<Database["manifests"]> & { body: string };
 
@@ -132,12 +135,48 @@ export class SqlManifestRepository implements ManifestRepository {
     return gone.length;
   }
 
-  async listManifestsAt(location: string) {
+  async listReferencedAt(location: string) {
+    // One statement, hence one snapshot on both dialects: a job that completes between two reads
+    // would otherwise be seen by neither, its manifest committed after the first and its pin gone
+    // before the second.
+    const pinned = `%${likeEscaped(JSON.stringify(location))}%`;
     const rows = await this.db
       .selectFrom("manifest_bodies")
       .select("body")
       .where("id", "in", (eb) =>
-        eb.selectFrom("manifests").select("body_id").where("location", "=", location),
+        eb
+          .selectFrom("manifests")
+          .select("body_id")
+          .where("location", "=", location)
+          .union(
+            eb
+              .selectFrom("manifests as m")
+              .innerJoin("replicas as r", (join) =>
+                join.on(
+                  sql`substr(m.resource_key, 1, length(r.resource_key) + 1)`,
+                  "=",
+                  sql`r.resource_key || '|'`,
+                ),
+              )
+              .select("m.body_id")
+              .where("r.state", "in", UNFINISHED)
+              .where(sql<boolean>`r.locations like ${pinned} escape '\\'`),
+          ),
+      )
+      .execute();
+    return rows.map((r) => JSON.parse(r.body) as unknown);
+  }
+
+  async listManifestsUnder(location: string, keyPrefix: string) {
+    const rows = await this.db
+      .selectFrom("manifest_bodies")
+      .select("body")
+      .where("id", "in", (eb) =>
+        eb
+          .selectFrom("manifests")
+          .select("body_id")
+          .where("location", "=", location)
+          .where(sql<boolean>`substr(resource_key, 1, ${keyPrefix.length}) = ${keyPrefix}`),
       )
       .execute();
     return rows.map((r) => JSON.parse(r.body) as unknown);

@@ -10,7 +10,7 @@ import type { Database, ReplicasTable } from "./schema.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-const UNFINISHED: ReplicaState[] = ["Pending", "Replicating"];
+export const UNFINISHED: ReplicaState[] = ["Pending", "Replicating"];
 /** How many candidates one claim looks at before giving up to the next poll. */
 const CLAIM_CANDIDATES = 8;
 

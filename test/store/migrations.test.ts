@@ -56,8 +56,8 @@ for (const dialect of DATABASES) {
         assert.equal(await countRows(url, "manifests"), rows.length);
         assert.equal(await countRows(url, "manifest_bodies"), 2);
         // Garbage collection still sees every chunk the old rows referenced.
-        assert.deepEqual(await store.manifests.listManifestsAt("eastus-1"), [manifest("a")]);
-        assert.deepEqual(await store.manifests.listManifestsAt("eastus-2"), [manifest("b")]);
+        assert.deepEqual(await store.manifests.listReferencedAt("eastus-1"), [manifest("a")]);
+        assert.deepEqual(await store.manifests.listReferencedAt("eastus-2"), [manifest("b")]);
         // The migrated rows behave as new ones: shared until the last holder goes.
         await store.manifests.deleteAll("v|os");
         assert.deepEqual(
@@ -105,7 +105,7 @@ for (const dialect of DATABASES) {
         });
         assert.equal((await store.manifests.get("grown", "westus"))?.digest, null);
         // The rebuilt table keeps its indexes' work: by location, and bodies shared then freed.
-        assert.equal((await store.manifests.listManifestsAt("westus")).length, 2);
+        assert.equal((await store.manifests.listReferencedAt("westus")).length, 2);
         await store.manifests.copy("grown", "westus", "grown-copy", "2026-01-03T00:00:00.000Z");
         await store.manifests.deleteAll("grown");
         assert.deepEqual((await store.manifests.get("grown-copy", "westus"))?.manifest, undigested);

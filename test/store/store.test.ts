@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import type { ResourceRecord, Store } from "../../src/domain/resource.js";
+import type { ReplicaRecord, ResourceRecord, Store } from "../../src/domain/resource.js";
 import { openStore } from "../../src/store/open-store.js";
 import { countRows, DATABASES } from "../helpers/databases.js";
 
@@ -274,7 +274,7 @@ for (const dialect of DATABASES) {
       }
       assert.equal(await bodies(), before + 1);
       // Garbage collection sees the content once, not once per disk.
-      const atLocation = await store.manifests.listManifestsAt("eastus-1");
+      const atLocation = await store.manifests.listReferencedAt("eastus-1");
       assert.equal(
         atLocation.filter((m) => (m as { sha256: string }).sha256 === image.sha256).length,
         1,
@@ -294,7 +294,7 @@ for (const dialect of DATABASES) {
       assert.equal(await bodies(), before + 1);
       for (let i = 0; i < 20; i++) await store.manifests.deleteAll(`disk-${i}`);
       assert.equal(await bodies(), before);
-      const left = await store.manifests.listManifestsAt("eastus-1");
+      const left = await store.manifests.listReferencedAt("eastus-1");
       assert.ok(left.every((m) => (m as { sha256: string }).sha256 !== image.sha256));
 
       // A resource group's deletion takes its bodies along.
@@ -307,6 +307,73 @@ for (const dialect of DATABASES) {
         2,
       );
       assert.equal(await bodies(), before);
+    });
+
+    test("garbage collection's references include the content unfinished jobs pin, in one read", async () => {
+      const m = (seed: string) => ({
+        size: 1024,
+        chunkSize: 512,
+        sha256: seed.repeat(64),
+        chunks: [[0, seed.repeat(64)]],
+      });
+      const defn = `/subscriptions/${SUB}/resourcegroups/pins/providers/microsoft.compute/galleries/g/images/i`;
+      const v = (name: string) => `${defn}/versions/${name}`;
+      const row = (resourceKey: string, body: object, location: string) => ({
+        resourceKey,
+        location,
+        manifest: body,
+        digest: null,
+        createdAt: "2026-01-01T00:00:00.000Z",
+      });
+      const job = (version: string, state: ReplicaRecord["state"], locations: string[]) => ({
+        resourceKey: version,
+        region: "westus",
+        ordinal: 0,
+        storageAccountType: "Standard_LRS",
+        locations,
+        state,
+        progress: 0,
+        details: null,
+        attempts: 0,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        updatedAt: "2026-01-01T00:00:00.000Z",
+      });
+      // Each version's content is stored in its source location only; each has a job for pin_1.
+      const states: [string, ReplicaRecord["state"], string[]][] = [
+        ["1.0.0", "Pending", ["pin_1"]],
+        ["2.0.0", "Replicating", ["pin_1", "pin-2"]],
+        ["3.0.0", "Completed", ["pin_1"]],
+        ["4.0.0", "Failed", ["pin_1"]],
+        // `_` is a LIKE wildcard: a job for pinX1 must not pin anything at pin_1.
+        ["5.0.0", "Pending", ["pinX1"]],
+      ];
+      await store.transaction(async (tx) => {
+        for (const [name, state, locations] of states) {
+          await tx.manifests.put(row(`${v(name)}|os`, m(name[0]!), "source"));
+          await tx.replicas.insert([job(v(name), state, locations)]);
+        }
+        await tx.manifests.put(row(`${v("1.0.0")}|lun:0`, m("d"), "source"));
+        await tx.manifests.put(row(`${v("9.0.0")}|os`, m("9"), "pin_1"));
+        await tx.manifests.put(row("/elsewhere|os", m("e"), "pin_1"));
+      });
+      const digests = async (location: string) =>
+        (await store.manifests.listReferencedAt(location))
+          .map((x) => (x as { sha256: string }).sha256[0])
+          .sort();
+      assert.deepEqual(await digests("pin_1"), ["1", "2", "9", "d", "e"]);
+      assert.deepEqual(await digests("pin-2"), ["2"]);
+      assert.deepEqual(await digests("pinX1"), ["5"]);
+
+      const under = await store.manifests.listManifestsUnder("pin_1", `${defn}/`);
+      assert.deepEqual(
+        under.map((x) => (x as { sha256: string }).sha256[0]),
+        ["9"],
+        "rows at the location under the prefix only",
+      );
+      await store.replicas.deleteByPrefix(`${defn}/`);
+      await store.manifests.deleteByPrefix(`${defn}/`);
+      await store.manifests.deleteAll("/elsewhere|os");
     });
   });
 }
