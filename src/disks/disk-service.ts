@@ -12,6 +12,8 @@
  *   upload can be fixed and sealed again; chunks an interrupted ingest wrote are unreferenced and
  *   garbage collection removes them.
  * - A Copy shares its source's manifest (copy-on-write): a new manifest row, no chunk copied.
+ *   A disk larger than its source, or resized, gets a manifest of its own in the same
+ *   transaction: the source's chunks, holes, and one new chunk for its footer (resized-content.ts).
  * - The content of a disk's blob is a fixed VHD: the disk followed by its 512-byte footer. For an
  *   uploaded disk that is the upload as sent (footer included, so a download is byte-identical);
  *   an Empty disk has no manifest and reads as zeros and a footer made from its unique id.
