@@ -12,7 +12,14 @@
  *   failing on the foreign key, never with a dangling row.
  */
 import { createHash } from "node:crypto";
-import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import {
+  sql,
+  type ExpressionBuilder,
+  type Kysely,
+  type Selectable,
+  type SelectQueryBuilder,
+  type Transaction,
+} from "kysely";
 import type { CompiledQueries } from "./compiled-queries.js";
 import type { ManifestRecord, ManifestRepository } from "../domain/resource.js";
 import type { Database } from "./schema.js";
@@ -140,44 +147,47 @@ export class SqlManifestRepository implements ManifestRepository {
     // would otherwise be seen by neither, its manifest committed after the first and its pin gone
     // before the second.
     const pinned = `%${likeEscaped(JSON.stringify(location))}%`;
-    const rows = await this.db
-      .selectFrom("manifest_bodies")
-      .select("body")
-      .where("id", "in", (eb) =>
+    return this.bodiesOf((eb) =>
+      this.rowsAt(eb, location).union(
         eb
-          .selectFrom("manifests")
-          .select("body_id")
-          .where("location", "=", location)
-          .union(
-            eb
-              .selectFrom("manifests as m")
-              .innerJoin("replicas as r", (join) =>
-                join.on(
-                  sql`substr(m.resource_key, 1, length(r.resource_key) + 1)`,
-                  "=",
-                  sql`r.resource_key || '|'`,
-                ),
-              )
-              .select("m.body_id")
-              .where("r.state", "in", UNFINISHED)
-              .where(sql<boolean>`r.locations like ${pinned} escape '\\'`),
-          ),
-      )
-      .execute();
-    return rows.map((r) => JSON.parse(r.body) as unknown);
+          .selectFrom("manifests as m")
+          .innerJoin("replicas as r", (join) =>
+            join.on(
+              sql`substr(m.resource_key, 1, length(r.resource_key) + 1)`,
+              "=",
+              sql`r.resource_key || '|'`,
+            ),
+          )
+          .select("m.body_id")
+          .where("r.state", "in", UNFINISHED)
+          .where(sql<boolean>`r.locations like ${pinned} escape '\\'`),
+      ),
+    );
   }
 
   async listManifestsUnder(location: string, keyPrefix: string) {
+    return this.bodiesOf((eb) =>
+      this.rowsAt(eb, location).where(
+        sql<boolean>`substr(resource_key, 1, ${keyPrefix.length}) = ${keyPrefix}`,
+      ),
+    );
+  }
+
+  /** The body ids of a location's rows. */
+  private rowsAt(eb: ExpressionBuilder<Database, "manifest_bodies">, location: string) {
+    return eb.selectFrom("manifests").select("body_id").where("location", "=", location);
+  }
+
+  /** The manifests whose body ids `ids` selects, each once. */
+  private async bodiesOf(
+    ids: (
+      eb: ExpressionBuilder<Database, "manifest_bodies">,
+    ) => SelectQueryBuilder<Database, "manifests" | "manifest_bodies", { body_id: string }>,
+  ) {
     const rows = await this.db
       .selectFrom("manifest_bodies")
       .select("body")
-      .where("id", "in", (eb) =>
-        eb
-          .selectFrom("manifests")
-          .select("body_id")
-          .where("location", "=", location)
-          .where(sql<boolean>`substr(resource_key, 1, ${keyPrefix.length}) = ${keyPrefix}`),
-      )
+      .where("id", "in", ids)
       .execute();
     return rows.map((r) => JSON.parse(r.body) as unknown);
   }
