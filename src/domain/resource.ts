@@ -198,6 +198,9 @@ export interface ReplicaRecord {
   updatedAt: string;
 }
 
+/** What names one replica. */
+export type ReplicaKey = Pick<ReplicaRecord, "resourceKey" | "region" | "ordinal">;
+
 export interface ReplicaRepository {
   insert(replicas: readonly ReplicaRecord[]): Promise<void>;
   listByResource(resourceKey: string): Promise<ReplicaRecord[]>;
@@ -211,6 +214,12 @@ export interface ReplicaRepository {
   claim(owner: string, nowMs: number, leaseMs: number): Promise<ReplicaRecord | undefined>;
   /** Writes state, progress, details, attempts and lease, if `owner` still holds the lease. */
   update(replica: ReplicaRecord, owner: string): Promise<boolean>;
+  /**
+   * Whether `owner` still holds the replica's lease. Inside a transaction the replica then cannot
+   * be deleted before it ends (its row is locked where the dialect locks rows; SQLite runs one
+   * transaction at a time), so what the job records there is never left behind by a deletion.
+   */
+  holdsLease(replica: ReplicaKey, owner: string): Promise<boolean>;
   /** Removes replicas of a resource: all, those of one region, or ordinals from `fromOrdinal` on. */
   delete(resourceKey: string, region?: string, fromOrdinal?: number): Promise<number>;
   deleteByPrefix(prefix: string): Promise<number>;

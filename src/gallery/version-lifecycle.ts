@@ -130,10 +130,12 @@ export abstract class VersionService {
       const existing = await tx.resources.get(keyOf(idOf(this.rules.type, path)));
       if (existing) {
         this.checkDelete(existing, now);
+        // Replicas first: a job recording its content holds its replica's row until it commits
+        // (ReplicaRepository.holdsLease), so the rows deleted next include what it recorded.
+        await tx.replicas.delete(existing.key);
         for (const c of versionContentsOf(existing.properties)) {
           await tx.manifests.deleteAll(contentKeyOf(existing.key, c.disk));
         }
-        await tx.replicas.delete(existing.key);
         await this.finishOperations(tx, existing, "Canceled");
       }
       return this.service(tx).delete(path);

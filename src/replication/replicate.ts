@@ -35,6 +35,34 @@ export interface ReplicateDeps {
   ): Promise<DigestedManifest>;
 }
 
+/**
+ * The job's replica is gone (its version or region removed) or taken over: what it would record
+ * now would outlive it.
+ */
+export class LeaseLost extends Error {
+  constructor() {
+    super("the replica's lease was lost before its content was recorded");
+  }
+}
+
+/**
+ * Records what the job stored, in one transaction that first checks the job still holds its
+ * replica — which then cannot be deleted before the transaction ends — so that a version or a
+ * region removed meanwhile never leaves a manifest row (and its chunks) behind.
+ */
+async function recordForJob(
+  deps: ReplicateDeps,
+  job: ReplicaRecord,
+  write: (tx: Store) => Promise<void>,
+) {
+  await deps.store.transaction(async (tx) => {
+    if (!job.leaseOwner || !(await tx.replicas.holdsLease(job, job.leaseOwner))) {
+      throw new LeaseLost();
+    }
+    await write(tx);
+  });
+}
+
 /** The content is not stored anywhere yet (a URI source another replica ingests): try later. */
 export class SourceNotReady extends Error {}
 
@@ -116,7 +144,7 @@ export async function replicate(
         },
       );
       const row = { ...source.row, resourceKey: key, location };
-      await deps.store.manifests.put(row);
+      await recordForJob(deps, job, (tx) => tx.manifests.put(row));
       sources.push({ row, manifest: source.manifest });
       progress.done = before + slots;
       onProgress({ ...progress });
@@ -230,7 +258,7 @@ async function digestFirst(
     manifest: { ...manifest, sha256 },
     digest: sha256,
   });
-  await deps.store.transaction(async (tx) => {
+  await recordForJob(deps, job, async (tx) => {
     for (const row of rows) await tx.manifests.put(digested(row));
     const source = content.source;
     const sourceRows =
@@ -282,6 +310,6 @@ async function ingestFirst(
     digest: manifest.sha256,
     createdAt: new Date().toISOString(),
   };
-  await deps.store.manifests.put(row);
+  await recordForJob(deps, job, (tx) => tx.manifests.put(row));
   return row;
 }

@@ -8,7 +8,13 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { ReplicaRecord, ResourceRecord } from "../domain/resource.js";
 import type { VersionService } from "../gallery/version-lifecycle.js";
-import { replicate, ReplicationFailure, SourceNotReady, type ReplicateDeps } from "./replicate.js";
+import {
+  LeaseLost,
+  replicate,
+  ReplicationFailure,
+  SourceNotReady,
+  type ReplicateDeps,
+} from "./replicate.js";
 
 export interface WorkerDeps extends ReplicateDeps {
   logger: Logger;
@@ -202,7 +208,7 @@ export class ReplicationWorker {
       await save({ leaseOwner: null, leaseExpiresAt: Date.now() + 1_000 });
       return;
     }
-    if (aborted) {
+    if (aborted || err instanceof LeaseLost) {
       // Stopped or lease lost: hand the job back at once (if it is still ours) for whoever runs next.
       await save({ leaseOwner: null, leaseExpiresAt: null });
       return;

@@ -106,8 +106,9 @@ export class ResourceGroupService {
       // Content and replicas of what the group held go with it; their chunks are then
       // unreferenced and garbage collection reclaims them.
       const prefix = `${existing.key}/`;
-      await tx.manifests.deleteByPrefix(prefix);
+      // Replicas before manifests, as a version's deletion does (see VersionService.delete).
       await tx.replicas.deleteByPrefix(prefix);
+      await tx.manifests.deleteByPrefix(prefix);
       return tx.resources.deleteResourceGroup(subscriptionId, existing.resourceGroup);
     });
   }

@@ -4,7 +4,12 @@
  * run the same replica at once, and a crashed worker's job is taken over once its lease expires.
  */
 import type { ExpressionBuilder, Kysely, Selectable, Transaction } from "kysely";
-import type { ReplicaRecord, ReplicaRepository, ReplicaState } from "../domain/resource.js";
+import type {
+  ReplicaKey,
+  ReplicaRecord,
+  ReplicaRepository,
+  ReplicaState,
+} from "../domain/resource.js";
 import type { CompiledQueries } from "./compiled-queries.js";
 import type { Database, ReplicasTable } from "./schema.js";
 
@@ -152,6 +157,20 @@ export class SqlReplicaRepository implements ReplicaRepository {
       .where("resource_key", "=", row.resource_key)
       .where("region", "=", row.region)
       .where("ordinal", "=", row.ordinal)
+      .where("lease_owner", "=", owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async holdsLease(replica: ReplicaKey, owner: string) {
+    // An update that changes nothing: on PostgreSQL it locks the row until the transaction ends,
+    // which a plain select would not.
+    const result = await this.db
+      .updateTable("replicas")
+      .set((eb) => ({ lease_owner: eb.ref("lease_owner") }))
+      .where("resource_key", "=", replica.resourceKey)
+      .where("region", "=", replica.region)
+      .where("ordinal", "=", replica.ordinal)
       .where("lease_owner", "=", owner)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;

@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DiskService } from "../../src/disks/disk-service.js";
 import { RegionCatalog } from "../../src/domain/regions.js";
-import type { ReplicaRecord, Store } from "../../src/domain/resource.js";
+import type { ReplicaRecord, ResourceRecord, Store } from "../../src/domain/resource.js";
+import { bufferRandomAccess } from "../../src/formats/random-access.js";
+import { LeaseLost, replicate } from "../../src/replication/replicate.js";
 import { MIB } from "../../src/formats/vhd.js";
 import { openStore } from "../../src/store/open-store.js";
 import { createDefinition, downloadDisk, makeVhd, uploadDisk } from "../helpers/disks.js";
@@ -146,5 +148,62 @@ describe("garbage collection and an unfinished replica job", () => {
       1,
       "garbage once the job ended",
     );
+  });
+});
+
+describe("a job whose replica was removed while it copied", () => {
+  let store: Store;
+  const dataDir = tempDir("lease");
+  after(async () => store?.close());
+
+  it("records nothing, so no manifest row or chunk outlives the version", async () => {
+    store = await openStore(`sqlite:${join(dataDir, "metadata.db")}`);
+    const regions = new RegionCatalog([{ name: "eastus" }, { name: "westus" }], { dataDir });
+    const disks = new DiskService(store, regions, dataDir);
+    const manifest = await disks.chunkStore("eastus").ingest(bufferRandomAccess(randomBytes(MIB)));
+    const version: ResourceRecord = {
+      key: "/subscriptions/s/resourcegroups/rg/providers/x/images/i/versions/1.0.0",
+      location: "eastus",
+      parentKey: "/subscriptions/s/resourcegroups/rg/providers/x/images/i",
+      properties: {
+        _contents: [{ disk: "os", source: { kind: "content", key: "d", target: "t" } }],
+      },
+    } as unknown as ResourceRecord;
+    const job: ReplicaRecord = {
+      resourceKey: version.key,
+      region: "westus",
+      ordinal: 0,
+      storageAccountType: "Standard_LRS",
+      locations: ["westus"],
+      state: "Replicating",
+      progress: 0,
+      details: null,
+      attempts: 0,
+      leaseOwner: "worker-1",
+      leaseExpiresAt: Date.now() + 60_000,
+      updatedAt: new Date().toISOString(),
+    };
+    await store.transaction(async (tx) => {
+      await tx.manifests.put({
+        resourceKey: `${version.key}|os`,
+        location: "eastus",
+        manifest,
+        digest: manifest.sha256,
+        createdAt: new Date().toISOString(),
+      });
+      await tx.replicas.insert([job]);
+    });
+    const deps = {
+      store,
+      chunkStore: (location: string) => disks.chunkStore(location),
+      regionOf: (location: string) => location,
+    };
+    // The copy goes on while the version's deletion removes the replica.
+    await store.replicas.delete(version.key);
+    await assert.rejects(
+      replicate(deps, job, version, new AbortController().signal, () => {}),
+      LeaseLost,
+    );
+    assert.deepEqual(await store.manifests.listLocations(`${version.key}|os`), ["eastus"]);
   });
 });
