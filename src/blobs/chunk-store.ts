@@ -22,9 +22,10 @@
  *   references was put — written or refreshed — less than twice `keepAliveMs` ago. Commit the
  *   manifest promptly: garbage collection spares unreferenced chunks only for its grace period
  *   (gc.ts).
- * - Cancellation: `signal` and a throwing `onProgress` stop the work at the next chunk; in-flight
- *   puts are aborted and awaited before the promise rejects, so nothing runs on afterwards. Chunks
- *   already stored stay (unreferenced, they are garbage collection's).
+ * - Cancellation: `signal` and a throwing `onProgress` stop the work at the next chunk (a throwing
+ *   `onProgress` of `copyMissing`: at the next batch); in-flight puts are aborted and awaited before
+ *   the promise rejects, so nothing runs on afterwards. Chunks already stored stay (unreferenced,
+ *   they are garbage collection's).
  */
 import { createHash, webcrypto } from "node:crypto";
 import { Readable } from "node:stream";
@@ -49,9 +50,10 @@ import { chunkLength, type ChunkHash, type DigestedManifest, type Manifest } fro
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 
 /**
- * Chunks whose presence `copyMissing` checks (and links) in one driver call: large enough that
- * per-call costs vanish (the fs driver sends a batch to a worker thread, one message each way),
- * small enough that progress and keep-alive refreshes come often. (512 measured the same.)
+ * Chunks whose presence `copyMissing` checks (and links or copies) in one driver call: large
+ * enough that per-call costs vanish (the fs driver sends a batch to worker threads, a message each
+ * way per slice), small enough that progress and keep-alive refreshes come often. (512 measured
+ * the same.)
  */
 const COPY_BATCH = 128;
 
@@ -325,12 +327,13 @@ export class ChunkStore {
 
   /**
    * Makes every chunk of `manifest` present here, taking only those this store lacks from `from`:
-   * shared where the driver can (`adopt`: a hard link names the source's own file, so no byte
-   * moves and none is read — every later read of it, under either name, is verified), otherwise
-   * fetched (verified as read, so a damaged source copy is a `CorruptChunkError`, never stored) and
-   * put. Chunks already here are refreshed, not compared: `verify` checks them. Presence checks and
-   * links go to the driver `COPY_BATCH` at a time, which is what makes a version that shares most
-   * of its chunks with the last one cheap to replicate.
+   * stored by the driver where it can (`adopt`: a hard link names the source's own file, so no
+   * byte moves and none is read — every later read of it, under either name, is verified; or a
+   * copy the driver makes file to file, verified as it reads), otherwise fetched (verified as read,
+   * so a damaged source copy is a `CorruptChunkError`, never stored) and put. Chunks already here
+   * are refreshed, not compared: `verify` checks them. Presence checks, links and the driver's
+   * copies go `COPY_BATCH` at a time, which is what makes a version that shares most of its chunks
+   * with the last one cheap to replicate; progress is reported at least once a batch.
    */
   async copyMissing(
     manifest: Manifest,

@@ -1,8 +1,9 @@
 /**
  * The port to one storage location of chunks (a zone's directory today, an Azure Blob container
  * with scale-out). A driver stores opaque bytes under a hash; it neither splits, hashes nor
- * verifies — `ChunkStore` does, so that every driver gets the same guarantees. Every driver passes
- * the one conformance suite in test/blobs/driver-suite.ts.
+ * verifies — `ChunkStore` does, so that every driver gets the same guarantees — except where
+ * bytes move between two of its locations without reaching `ChunkStore` (`adopt`). Every driver
+ * passes the one conformance suite in test/blobs/driver-suite.ts.
  *
  * Common rules for every method:
  * - `hash` is 64 lower-case hex digits; anything else throws a `TypeError` before any I/O (it is a
@@ -87,12 +88,15 @@ export interface BlobDriver {
   touchMany?(hashes: readonly ChunkHash[], options?: RefreshOptions): Promise<boolean[]>;
 
   /**
-   * Optional. Stores the chunks `hashes` that `from` holds without copying their bytes, where the
-   * two locations can share them (fs: hard links within one file system): per hash the same
-   * outcome, durability and `modifiedAt` rules as `put`, or undefined where it can't (another kind
-   * of driver, another file system, the chunk missing at `from`) — the caller then copies that one
-   * with `put`. Nothing is read: a shared chunk is the source's own file, no byte of it moves, and
-   * every read of it, under either name, is verified (`ChunkStore`).
+   * Optional. Stores the chunks `hashes` that `from` holds, more cheaply than a `get` and a `put`
+   * each (fs: a hard link within one file system, else a copy file to file on a worker thread):
+   * per hash the same outcome, durability and `modifiedAt` rules as `put`, or undefined where it
+   * did not (another kind of driver; the chunk missing at `from`, or damaged there) — the caller
+   * then fetches that one, verifying, which reports a missing or damaged chunk, and puts it.
+   * A shared chunk is the source's own file: no byte of it moves, none is read, and every read of
+   * it, under either name, is verified (`ChunkStore`). Copied bytes never reach `ChunkStore`, so
+   * the driver stores them only once they hash to their name. An abort stops a batch between
+   * chunks and rejects with its reason; the chunks already stored stay.
    */
   adopt?(
     hashes: readonly ChunkHash[],

@@ -27,7 +27,10 @@
  * Copies between locations on one file system (`adopt`): the new name is a hard link to the
  * source's file — no bytes written, no fdatasync (the file's bytes are durable already, and chunk
  * files are never modified in place). Such locations then share their chunks' blocks, as they share
- * the disk under them; locations on separate file systems (EXDEV) copy.
+ * the disk under them. Between separate file systems (EXDEV, or no hard links) `adopt` copies: the
+ * source's file is read, its bytes checked against its name (they never reach `ChunkStore`, which
+ * verifies every other read) and written as a put writes them — temporary, fdatasync, link — or,
+ * missing or damaged, left to the caller, whose verifying read reports it.
  *
  * Conditional delete (`ifOlderThan`): rename the chunk to `tmp/….gc`, then check its mtime. A
  * refresh (`touch`: utimes on the name) that landed first left a fresh mtime and the file is
@@ -37,10 +40,10 @@
  * lost. A crash mid-delete leaves a `.gc` file, which `removePartial` links back (never deletes):
  * the next collection decides again.
  *
- * Refreshes and links (`touch`, `touchMany`, `adopt`, a `put`'s first check) run in batches on
- * worker threads (fs-metadata.ts): each is a few microseconds of kernel work, far less than a
- * thread-pool round trip, and replication makes thousands per version. Reading and writing chunk
- * bytes stays on libuv's thread pool.
+ * Refreshes, links and copies (`touch`, `touchMany`, `adopt`, a `put`'s first check) run in
+ * batches on worker threads (fs-metadata.ts): each call is a few microseconds of kernel work, far
+ * less than a thread-pool round trip, and replication makes thousands per version. The bytes of
+ * `get` and `put` go through libuv's thread pool.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, renameSync, rmdirSync, type Stats } from "node:fs";
@@ -68,7 +71,7 @@ import {
   type RefreshOptions,
   type Usage,
 } from "./driver.js";
-import { fsMetadata } from "./fs-metadata.js";
+import { fsMetadata, type CopyOutcome, type LinkOutcome } from "./fs-metadata.js";
 import { isChunkHash, type ChunkHash } from "./manifest.js";
 
 export interface FsBlobDriverOptions {
@@ -116,8 +119,8 @@ export class FsBlobDriver implements BlobDriver {
   private dirtyDirs = new Set<string>();
   private rootReady: Promise<void> | undefined;
   private layoutReady: Promise<void> | undefined;
-  /** Locations `adopt` can't hard-link from (another file system): they are copied from. */
-  private readonly cannotLinkFrom = new Set<string>();
+  /** Locations `adopt` can't hard-link from (another file system): it copies without trying. */
+  private readonly copiesFrom = new Set<string>();
 
   constructor(root: string, options: FsBlobDriverOptions = {}) {
     this.location = resolve(root);
@@ -201,20 +204,38 @@ export class FsBlobDriver implements BlobDriver {
   ): Promise<(PutOutcome | undefined)[]> {
     const paths = hashes.map((hash) => this.chunkPath(hash));
     signal?.throwIfAborted();
-    if (!(from instanceof FsBlobDriver) || this.cannotLinkFrom.has(from.location)) {
-      return hashes.map(() => undefined);
-    }
+    if (!(from instanceof FsBlobDriver)) return hashes.map(() => undefined);
     await Promise.all([this.layout(), from.layout(), this.ensureRoot()]);
     const dirs = hashes.map((hash) => this.ensureDir(hash));
-    const outcomes = await fsMetadata.adopt(
-      hashes.map((hash, i) => [paths[i]!, from.pathOf(hash), dirs[i]!] as const),
-      { now: Date.now(), freshSince: freshSince?.getTime() },
-    );
-    return outcomes.map((outcome, i) => {
+    const items = hashes.map((hash, i) => [paths[i]!, from.pathOf(hash), dirs[i]!] as const);
+    const batch = { now: Date.now(), freshSince: freshSince?.getTime() };
+    let outcomes: (LinkOutcome | CopyOutcome)[];
+    try {
+      outcomes = this.copiesFrom.has(from.location)
+        ? items.map(() => "cross-device")
+        : await fsMetadata.adopt(items, batch);
+      const unlinked = [...outcomes.keys()].filter((i) => outcomes[i] === "cross-device");
+      if (unlinked.length) {
+        this.copiesFrom.add(from.location);
+        const copied = await fsMetadata.copy(
+          unlinked.map((i) => items[i]!),
+          { ...batch, tmp: this.tmpDir, durable: this.durable, signal },
+        );
+        for (const [j, i] of unlinked.entries()) outcomes[i] = copied[j]!;
+      }
+    } catch (error) {
+      // Which names were made before the failure is not known: the next sync covers them all.
+      for (const dir of dirs) this.dirtyDirs.add(dir);
+      throw error;
+    }
+    for (const [i, outcome] of outcomes.entries()) {
       if (outcome === "written") this.dirtyDirs.add(dirs[i]!);
-      if (outcome === "cross-device") this.cannotLinkFrom.add(from.location);
-      return outcome === "written" || outcome === "existed" ? outcome : undefined;
-    });
+    }
+    // Cancelled between chunks: those stored stay, for garbage collection.
+    if (outcomes.includes("cancelled")) throw signal!.reason;
+    return outcomes.map((outcome) =>
+      outcome === "written" || outcome === "existed" ? outcome : undefined,
+    );
   }
 
   async get(hash: ChunkHash, { signal }: IoOptions = {}): Promise<Buffer> {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createCipheriv, createHash } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, statSync } from "node:fs";
 import { readFile, rm, truncate, unlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +34,7 @@ import {
   type Manifest,
 } from "../../src/blobs/manifest.js";
 import { bufferRandomAccess, ReadRangeError } from "../../src/formats/random-access.js";
+import { noOtherFileSystem, shmDir } from "../helpers/file-systems.js";
 
 const CHUNK = 64 * 1024;
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
@@ -42,10 +43,25 @@ const dirs: string[] = [];
 after(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
+const dataRoot = process.env.OCG_TEST_DATA ?? tmpdir();
 function freshDriver(): FsBlobDriver {
-  const dir = mkdtempSync(join(process.env.OCG_TEST_DATA ?? tmpdir(), "chunks-"));
+  const dir = mkdtempSync(join(dataRoot, "chunks-"));
   dirs.push(dir);
   return new FsBlobDriver(dir);
+}
+
+/** An fs driver on another file system (tmpfs) that counts the chunks read from it by `get`. */
+class OtherFsDriver extends FsBlobDriver {
+  gets = 0;
+  constructor() {
+    const dir = shmDir("ocg-chunks");
+    dirs.push(dir);
+    super(dir);
+  }
+  override get(hash: string, o?: IoOptions) {
+    this.gets++;
+    return super.get(hash, o);
+  }
 }
 
 /** Deterministic pseudo-random bytes (AES-CTR keystream of a seed). */
@@ -439,6 +455,53 @@ describe("ChunkStore", () => {
       count: new Set([...h1, ...h2]).size,
     });
   });
+
+  test(
+    "copyMissing between file systems: the driver copies, and a damaged or missing source chunk is the error a read gives",
+    { skip: noOtherFileSystem(dataRoot) },
+    async () => {
+      const from = new OtherFsDriver();
+      const east = new ChunkStore(from, { chunkSize: CHUNK });
+      const m = await east.ingest(bufferRandomAccess(v1));
+      const hashes = manifestHashes(m);
+
+      const westDriver = freshDriver();
+      const west = new ChunkStore(westDriver);
+      const progress: number[] = [];
+      assert.deepEqual(
+        await west.copyMissing(m, east, { onProgress: (p) => void progress.push(p.chunks) }),
+        { copied: hashes.size, skipped: 0, bytes: uniqueBytes(m) },
+      );
+      assert.equal(from.gets, 0, "copied file to file by the driver, not fetched and put");
+      assert.equal(progress.at(-1), hashes.size);
+      assert.deepEqual(await west.read(m, 0, m.size), v1);
+      const [, first] = m.chunks[0]!;
+      const [here, there] = [westDriver, from].map((d) => statSync(d.chunkPath(first)));
+      assert.notEqual(here!.dev, there!.dev);
+
+      const [damagedIndex, damaged] = m.chunks.find(([i]) => i === 3)!;
+      await flipByte(from, damaged, 1234);
+      const target = freshDriver();
+      await assert.rejects(new ChunkStore(target).copyMissing(m, east), (e: unknown) => {
+        assert.ok(e instanceof CorruptChunkError, String(e));
+        assert.equal(e.hash, damaged);
+        assert.equal(e.location, from.location);
+        assert.equal(e.detail.index, damagedIndex);
+        return true;
+      });
+      assert.equal(await target.has(damaged), false, "a damaged chunk is never stored");
+      await flipByte(from, damaged, 1234);
+
+      const [, missing] = m.chunks.find(([i]) => i === 5)!;
+      await unlink(from.chunkPath(missing));
+      await assert.rejects(new ChunkStore(freshDriver()).copyMissing(m, east), (e: unknown) => {
+        assert.ok(e instanceof ChunkNotFoundError, String(e));
+        assert.equal(e.hash, missing);
+        assert.equal(e.location, from.location);
+        return true;
+      });
+    },
+  );
 
   test("cancellation: an abort or a throwing progress callback stops the work cleanly", async () => {
     const driver = freshDriver();

@@ -6,19 +6,36 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { FsBlobDriver } from "../../src/blobs/fs-driver.js";
+import { noOtherFileSystem, shmDir } from "../helpers/file-systems.js";
 import { runDriverSuite, sha256 } from "./driver-suite.js";
 
 const dirs: string[] = [];
 after(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
+const dataRoot = process.env.OCG_TEST_DATA ?? tmpdir();
 function freshDir(): string {
-  const dir = mkdtempSync(join(process.env.OCG_TEST_DATA ?? tmpdir(), "blobs-"));
+  const dir = mkdtempSync(join(dataRoot, "blobs-"));
+  dirs.push(dir);
+  return dir;
+}
+function otherFsDir(): string {
+  const dir = shmDir("ocg-blobs");
   dirs.push(dir);
   return dir;
 }
@@ -164,7 +181,7 @@ describe("FsBlobDriver on disk", () => {
     assert.deepEqual(await here.get(hash), data);
   });
 
-  test("adopt declines what it can't link, and the caller copies", async () => {
+  test("adopt declines what it can't store, and the caller copies", async () => {
     const here = new FsBlobDriver(freshDir());
     const data = randomBytes(1000);
     const hash = sha256(data);
@@ -174,18 +191,95 @@ describe("FsBlobDriver on disk", () => {
 
     const notFs = { location: "memory" } as unknown as FsBlobDriver;
     assert.deepEqual(await here.adopt([hash], Object.setPrototypeOf(notFs, {})), [undefined]);
-
-    // Another file system (tmpfs), where a hard link is EXDEV.
-    const shm = "/dev/shm";
-    if (existsSync(shm) && (await stat(shm)).dev !== (await stat(here.location)).dev) {
-      const root = mkdtempSync(join(shm, "ocg-blobs-"));
-      dirs.push(root);
-      const other = new FsBlobDriver(root);
-      await other.put(hash, data);
-      assert.deepEqual(await here.adopt([hash, hash], other), [undefined, undefined]);
-      assert.equal(await here.has(hash), false);
-    }
   });
+
+  test(
+    "adopt copies between file systems: verified, written as a put writes, born fresh",
+    { skip: noOtherFileSystem(dataRoot) },
+    async () => {
+      for (const [from, to] of [
+        [otherFsDir(), freshDir()],
+        [freshDir(), otherFsDir()],
+      ] as const) {
+        const source = new FsBlobDriver(from);
+        const here = new FsBlobDriver(to);
+        // More chunks than one message to a worker takes.
+        const chunks = Array.from({ length: 40 }, (_, i) => randomBytes(1000 + i));
+        const hashes = chunks.map(sha256);
+        for (const [i, data] of chunks.entries()) await source.put(hashes[i]!, data);
+        await here.put(hashes[1]!, chunks[1]!);
+        const old = new Date(Date.now() - 86_400_000);
+        for (const hash of hashes) await utimes(source.chunkPath(hash), old, old);
+        await utimes(here.chunkPath(hashes[1]!), old, old);
+        const damaged = hashes[2]!;
+        const bytes = await readFile(source.chunkPath(damaged));
+        bytes[7] = bytes[7]! ^ 0x01;
+        await writeFile(source.chunkPath(damaged), bytes);
+        const missing = hashes[3]!;
+        await unlink(source.chunkPath(missing));
+
+        const before = Date.now();
+        // The first asked twice: copied once, found once; the second was here already.
+        const outcomes = await here.adopt([hashes[0]!, ...hashes], source);
+        assert.deepEqual(outcomes.slice(0, 2).sort(), ["existed", "written"]);
+        assert.deepEqual(outcomes.slice(2, 5), ["existed", undefined, undefined]);
+        assert.deepEqual(new Set(outcomes.slice(5)), new Set(["written"]));
+        await here.sync();
+        for (const [i, hash] of hashes.entries()) {
+          if (hash === damaged || hash === missing) {
+            assert.equal(await here.has(hash), false, "a damaged or missing chunk is not stored");
+            continue;
+          }
+          assert.deepEqual(await here.get(hash), chunks[i]);
+          const [mine, theirs] = await Promise.all([
+            stat(here.chunkPath(hash)),
+            stat(source.chunkPath(hash)),
+          ]);
+          assert.notEqual(mine.dev, theirs.dev, "a copy on the other file system");
+          assert.ok(mine.mtimeMs >= before - 1000, "as fresh as a put: GC spares it");
+        }
+        assert.deepEqual(await readdir(join(to, "tmp")), [], "no partial write left");
+
+        // Known now to be another file system: the next batch is copied without trying links.
+        const more = randomBytes(5000);
+        await source.put(sha256(more), more);
+        assert.deepEqual(await here.adopt([sha256(more)], source), ["written"]);
+        assert.deepEqual(await here.get(sha256(more)), more);
+      }
+    },
+  );
+
+  test(
+    "an aborted adopt between file systems stops between chunks and leaves nothing partial",
+    { skip: noOtherFileSystem(dataRoot) },
+    async () => {
+      const source = new FsBlobDriver(otherFsDir());
+      const here = new FsBlobDriver(freshDir());
+      const chunks = Array.from({ length: 128 }, () => randomBytes(64 * 1024));
+      const hashes = chunks.map(sha256);
+      for (const [i, data] of chunks.entries()) await source.put(hashes[i]!, data);
+      const reason = new Error("lease lost");
+
+      // Aborted before the copying starts: no chunk is copied.
+      const early = new AbortController();
+      const call = here.adopt(hashes, source, { signal: early.signal });
+      early.abort(reason);
+      await assert.rejects(call, (e) => e === reason);
+      assert.equal((await here.usage()).count, 0);
+
+      // Aborted while the workers copy: whatever the timing, each chunk is whole or absent.
+      const late = new AbortController();
+      setTimeout(() => late.abort(reason), 2);
+      const outcome = await here.adopt(hashes, source, { signal: late.signal }).catch((e) => e);
+      if (outcome !== reason) {
+        assert.deepEqual(outcome, Array<string>(hashes.length).fill("written"), "or it finished");
+      }
+      for await (const { hash } of here.list()) {
+        assert.deepEqual(await here.get(hash), chunks[hashes.indexOf(hash)]);
+      }
+      assert.deepEqual(await readdir(join(here.location, "tmp")), [], "no partial write left");
+    },
+  );
 
   test("touchMany refreshes what is stale, leaves what is fresh, and reports what is missing", async () => {
     const driver = new FsBlobDriver(freshDir());

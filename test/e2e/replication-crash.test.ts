@@ -11,16 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import {
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ComputeManagementClient } from "@azure/arm-compute";
@@ -30,6 +21,7 @@ import { AnonymousCredential, PageBlobClient } from "@azure/storage-blob";
 import { regionsStoringIn } from "../../src/config/config.js";
 import { MIB } from "../../src/formats/vhd.js";
 import { corpusFile } from "../formats/images.js";
+import { noOtherFileSystem, shmDir } from "../helpers/file-systems.js";
 import { sharedTls, tempDir } from "../helpers/server.js";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -42,11 +34,9 @@ const TARGETS = { "eastus-2": "eastus", westus: "westus", "westeurope-1": "weste
 
 /** A directory on another file system than `dataDir`, for the copies. */
 function copiesDirBeside(dataDir: string): string {
-  const shm = "/dev/shm";
-  if (statSync(shm, { throwIfNoEntry: false })?.dev === statSync(dataDir).dev) {
-    throw new Error(`${shm} must be another file system than ${dataDir} (tmpfs) for this test`);
-  }
-  return mkdtempSync(join(shm, "ocg-crash-"));
+  const missing = noOtherFileSystem(dataDir);
+  if (missing) throw new Error(`this test copies to tmpfs, but ${missing}`);
+  return shmDir("ocg-crash");
 }
 
 interface Server {
