@@ -1,6 +1,6 @@
 /**
- * A replica job (`replicate`) over real fs locations, the copy crossing file systems (the target
- * on tmpfs): a damaged or missing chunk at the nearest source makes it copy from the next one,
+ * A replica job (`replicate`) over real fs locations and a real SQLite store, the copy crossing
+ * file systems (the target on tmpfs): a damaged or missing chunk at the nearest source makes it copy from the next one,
  * and with no healthy source left it fails rather than store wrong bytes.
  */
 import assert from "node:assert/strict";
@@ -13,21 +13,19 @@ import { after, describe, test } from "node:test";
 import { ChunkStore } from "../../src/blobs/chunk-store.js";
 import { FsBlobDriver } from "../../src/blobs/fs-driver.js";
 import type { Manifest } from "../../src/blobs/manifest.js";
-import type {
-  ManifestRecord,
-  ReplicaRecord,
-  ResourceRecord,
-  Store,
-} from "../../src/domain/resource.js";
+import type { ReplicaRecord, ResourceRecord, Store } from "../../src/domain/resource.js";
 import { bufferRandomAccess } from "../../src/formats/random-access.js";
 import { contentKeyOf } from "../../src/gallery/versions.js";
 import { replicate, ReplicationFailure } from "../../src/replication/replicate.js";
+import { openStore } from "../../src/store/open-store.js";
 import { noOtherFileSystem, shmDir } from "../helpers/file-systems.js";
 
 const CHUNK = 64 * 1024;
 const dataRoot = process.env.OCG_TEST_DATA ?? tmpdir();
 const dirs: string[] = [];
+const metadataStores: Store[] = [];
 after(async () => {
+  for (const store of metadataStores) await store.close();
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
@@ -50,20 +48,36 @@ async function setUp() {
   const manifest = await chunkStore("eastus-1").ingest(bufferRandomAccess(content));
   await chunkStore("eastus-2").ingest(bufferRandomAccess(content));
 
+  const store = await openStore(`sqlite:${join(roots["eastus-1"]!, "metadata.db")}`);
+  metadataStores.push(store);
   const key = contentKeyOf("version", "os");
-  const rows: ManifestRecord[] = ["eastus-1", "eastus-2"].map((location) => ({
-    resourceKey: key,
-    location,
-    manifest,
-    digest: manifest.sha256,
-    createdAt: new Date().toISOString(),
-  }));
-  const store = {
-    manifests: {
-      listByResource: async (k: string) => rows.filter((r) => r.resourceKey === k),
-      put: async (row: ManifestRecord) => void rows.push(row),
-    },
-  } as unknown as Store;
+  const job: ReplicaRecord = {
+    resourceKey: "version",
+    region: "westus",
+    ordinal: 0,
+    storageAccountType: "Standard_LRS",
+    locations: ["westus"],
+    state: "Replicating",
+    progress: 0,
+    details: null,
+    attempts: 0,
+    leaseOwner: "worker-1",
+    leaseExpiresAt: Date.now() + 60_000,
+    updatedAt: new Date().toISOString(),
+  };
+  await store.transaction(async (tx) => {
+    for (const location of ["eastus-1", "eastus-2"]) {
+      await tx.manifests.put({
+        resourceKey: key,
+        location,
+        manifest,
+        digest: manifest.sha256,
+        createdAt: new Date().toISOString(),
+      });
+    }
+    await tx.replicas.insert([job]);
+  });
+  const locations = () => store.manifests.listLocations(key);
   const deps = { store, chunkStore, regionOf: (location: string) => location.split("-")[0]! };
   const version = {
     key: "version",
@@ -78,9 +92,8 @@ async function setUp() {
       ],
     },
   } as unknown as ResourceRecord;
-  const job = { region: "westus", ordinal: 0, locations: ["westus"] } as unknown as ReplicaRecord;
   const run = () => replicate(deps, job, version, new AbortController().signal, () => {});
-  return { manifest, content, chunkStore, rows, run };
+  return { manifest, content, chunkStore, locations, run };
 }
 
 async function damage(store: ChunkStore, hash: string): Promise<void> {
@@ -96,7 +109,7 @@ const chunkAt = (m: Manifest, index: number) => m.chunks.find(([i]) => i === ind
 describe("replicate across file systems", { skip: noOtherFileSystem(dataRoot) }, () => {
   for (const harm of ["damaged", "missing"] as const) {
     test(`a ${harm} chunk at the nearest source: the job copies from the next`, async () => {
-      const { manifest, content, chunkStore, rows, run } = await setUp();
+      const { manifest, content, chunkStore, locations, run } = await setUp();
       const nearest = chunkStore("eastus-1");
       const hash = chunkAt(manifest, 7);
       if (harm === "damaged") await damage(nearest, hash);
@@ -104,17 +117,14 @@ describe("replicate across file systems", { skip: noOtherFileSystem(dataRoot) },
 
       const tally = await run();
       assert.equal(tally.copied + tally.skipped, manifest.chunks.length);
-      assert.ok(
-        rows.some((r) => r.location === "westus"),
-        "the target's manifest row is written",
-      );
+      assert.ok((await locations()).includes("westus"), "the target's manifest row is written");
       const copy = await chunkStore("westus").read(manifest, 0, manifest.size);
       assert.equal(sha256(copy), sha256(content));
     });
   }
 
   test("no healthy source left: the job fails, and stores no damaged chunk", async () => {
-    const { manifest, chunkStore, rows, run } = await setUp();
+    const { manifest, chunkStore, locations, run } = await setUp();
     const hash = chunkAt(manifest, 7);
     await damage(chunkStore("eastus-1"), hash);
     await damage(chunkStore("eastus-2"), hash);
@@ -125,6 +135,6 @@ describe("replicate across file systems", { skip: noOtherFileSystem(dataRoot) },
       return true;
     });
     assert.equal(await chunkStore("westus").driver.has(hash), false);
-    assert.ok(!rows.some((r) => r.location === "westus"));
+    assert.ok(!(await locations()).includes("westus"));
   });
 });
