@@ -147,6 +147,13 @@ export interface ManifestRepository {
   get(resourceKey: string, location: string): Promise<ManifestRecord | undefined>;
   /** Inserts or replaces the row of (resourceKey, location). */
   put(record: ManifestRecord): Promise<void>;
+  /**
+   * Gives every row that points at `manifest` (as read back: its text is the body's) that
+   * manifest with `sha256` added, and the digest. A digest is a function of the manifest alone,
+   * so a disk, its copies and snapshots and the versions made from them learn it at once.
+   * Returns how many rows changed.
+   */
+  recordDigest(manifest: unknown, sha256: string): Promise<number>;
   /** Removes the row of one location. */
   deleteOne(resourceKey: string, location: string): Promise<void>;
   /** Removes every row of a resource; returns how many. */

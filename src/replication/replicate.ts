@@ -228,9 +228,10 @@ async function copyFromNearest(
 
 /**
  * Content this server made (a grown disk, an Empty one) has no digest yet: the version's first
- * replica in its own region reads it whole and records it on every row of the content — and on
- * the source's rows that hold the same manifest, so that the next version from an unchanged disk
- * does not hash it again. The other replicas wait for it, as for a URI source.
+ * replica in its own region reads it whole and records it on every row that holds the same
+ * manifest — the version's, its source disk's, that disk's copies and snapshots — so that no
+ * later version of that content hashes it again. The other replicas wait for it, as for a URI
+ * source.
  */
 async function digestFirst(
   deps: ReplicateDeps,
@@ -252,24 +253,10 @@ async function digestFirst(
     }
     throw err;
   }
-  const text = JSON.stringify(first.manifest);
-  const digested = (row: ManifestRecord): ManifestRecord => ({
-    ...row,
-    manifest: { ...manifest, sha256 },
-    digest: sha256,
-  });
   await recordForJob(deps, job, async (tx) => {
-    for (const row of rows) await tx.manifests.put(digested(row));
-    const source = content.source;
-    const sourceRows =
-      source.kind === "content" ? await tx.manifests.listByResource(source.key) : [];
-    for (const row of sourceRows) {
-      if (row.digest === null && JSON.stringify(row.manifest) === text) {
-        await tx.manifests.put(digested(row));
-      }
-    }
+    await tx.manifests.recordDigest(first.manifest, sha256);
   });
-  return rows.map(digested);
+  return deps.store.manifests.listByResource(contentKeyOf(version.key, content.disk));
 }
 
 /**

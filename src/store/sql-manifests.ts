@@ -132,6 +132,24 @@ export class SqlManifestRepository implements ManifestRepository {
     await this.purge(replaced);
   }
 
+  async recordDigest(manifest: unknown, sha256: string) {
+    const from = bodyIdOf(JSON.stringify(manifest));
+    const body = JSON.stringify({ ...(manifest as object), sha256 });
+    const id = bodyIdOf(body);
+    await this.db
+      .insertInto("manifest_bodies")
+      .values({ id, body })
+      .onConflict((oc) => oc.column("id").doNothing())
+      .execute();
+    const result = await this.db
+      .updateTable("manifests")
+      .set({ body_id: id, digest: sha256 })
+      .where("body_id", "=", from)
+      .executeTakeFirst();
+    await this.purge([from]);
+    return Number(result.numUpdatedRows);
+  }
+
   async deleteOne(resourceKey: string, location: string) {
     await this.purge(await this.remove(resourceKey, location));
   }

@@ -197,6 +197,17 @@ describe("growing disks", () => {
     assert.equal(version.provisioningState, "Succeeded");
     assert.equal(await contentSha256("2.0.0"), digestOf(data, 2 * GIB, footer));
     assert.equal(version.storageProfile?.osDiskImage?.sizeInGB, 2);
+    // A snapshot of the same disk holds the same manifest, which learned its digest: a version
+    // of it shows the same one.
+    const snapshot = await t.compute.snapshots.beginCreateOrUpdateAndWait(RG, "to-publish-snap", {
+      location: HOME,
+      creationData: {
+        createOption: "Copy",
+        sourceResourceId: sourceId.replace(/source$/, "to-publish"),
+      },
+    });
+    await publish("2.0.1", snapshot.id!, [HOME]);
+    assert.equal(await contentSha256("2.0.1"), await contentSha256("2.0.0"));
     // Deployed in the other region, it reads the same.
     await t.compute.disks.beginCreateOrUpdateAndWait(RG, "from-grown-westus", {
       location: "westus",

@@ -309,6 +309,38 @@ for (const dialect of DATABASES) {
       assert.equal(await bodies(), before);
     });
 
+    test("a digest recorded for a manifest reaches every row holding it, and only those", async () => {
+      const undigested = { size: 2048, chunkSize: 1024, chunks: [[1, "f".repeat(64)]] };
+      const other = { size: 4096, chunkSize: 1024, chunks: [[1, "f".repeat(64)]] };
+      const row = (resourceKey: string, manifest: object) => ({
+        resourceKey,
+        location: "westus",
+        manifest,
+        digest: null,
+        createdAt: "2026-01-01T00:00:00.000Z",
+      });
+      const bodies = await countRows(url, "manifest_bodies");
+      await store.transaction(async (tx) => {
+        await tx.manifests.put(row("grown-disk", undigested));
+        await tx.manifests.copy("grown-disk", "westus", "its-snapshot", "2026-01-02T00:00:00.000Z");
+        await tx.manifests.copy("grown-disk", "westus", "version|os", "2026-01-03T00:00:00.000Z");
+        await tx.manifests.put(row("larger-disk", other));
+      });
+      const read = (await store.manifests.get("version|os", "westus"))!.manifest;
+      const sha256 = "a".repeat(64);
+      assert.equal(await store.transaction((tx) => tx.manifests.recordDigest(read, sha256)), 3);
+      for (const key of ["grown-disk", "its-snapshot", "version|os"]) {
+        const got = await store.manifests.get(key, "westus");
+        assert.equal(got?.digest, sha256, key);
+        assert.deepEqual(got?.manifest, { ...undigested, sha256 }, key);
+      }
+      assert.equal((await store.manifests.get("larger-disk", "westus"))?.digest, null);
+      assert.equal(await countRows(url, "manifest_bodies"), bodies + 2, "the old body is gone");
+      for (const key of ["grown-disk", "its-snapshot", "version|os", "larger-disk"]) {
+        await store.manifests.deleteAll(key);
+      }
+    });
+
     test("garbage collection's references include the content unfinished jobs pin, in one read", async () => {
       const m = (seed: string) => ({
         size: 1024,
