@@ -6,7 +6,8 @@
  * round trip several times its own price. A copy is about ten such calls per chunk (open, read,
  * close, open, write, fdatasync, close, link, unlink) and a SHA-256, so it goes the same way. A
  * batch costs one message each way (copies: one per few chunks); two replication jobs use two
- * workers, and both cores.
+ * workers, and both cores. Copies keep to two of the three workers, so that the third is free for
+ * the name calls a put or a link needs at once.
  *
  * The rules for a refresh, a link and a copy (fs-driver.ts explains them) live here once, in the
  * workers' source.
@@ -20,11 +21,10 @@ export type LinkOutcome = "written" | "existed" | "absent" | "cross-device";
 export type CopyOutcome = "written" | "existed" | "absent" | "damaged" | "cancelled";
 
 /**
- * Chunks per message of a `copy`, with one message in flight per worker. A copy costs ~0.2–0.4 ms
- * a chunk (more with an fdatasync on a disk), and a refresh (a put's first step) queued behind
- * copies waits for them: measured during two copies to tmpfs, a refresh took 2 ms (median) at 4
- * chunks a message, 5 ms at 16, 0.7 ms at 1 — which cost twice the main thread's time. Slices also
- * let one job use both workers: 700 chunks to tmpfs in 130–150 ms, against 235 in one message.
+ * Chunks per message of a `copy`, with one message in flight per copying worker. A copy costs
+ * ~0.2–0.4 ms a chunk (more with an fdatasync on a disk); slices let one job use both copying
+ * workers (700 chunks to tmpfs in 130–150 ms, against 235 in one message) and an abort stop
+ * between them. Name operations have a worker of their own, so they never queue behind a slice.
  */
 const COPY_SLICE = 4;
 
@@ -205,8 +205,12 @@ export class FsMetadata {
   private readonly members: (Member | undefined)[];
   private nextId = 0;
 
-  constructor(size: number) {
-    this.members = new Array<Member | undefined>(size).fill(undefined);
+  /**
+   * `copiers` workers take copies; one more takes only name operations, so that a refresh (a
+   * put's first step) never waits behind a slice of copies.
+   */
+  constructor(private readonly copiers: number) {
+    this.members = new Array<Member | undefined>(copiers + 1).fill(undefined);
   }
 
   /**
@@ -252,14 +256,19 @@ export class FsMetadata {
       while (next < slices.length && !failed && !signal?.aborted) {
         const i = next++;
         try {
-          outcomes[i] = (await this.run("copy", slices[i]!, options)) as CopyOutcome[];
+          outcomes[i] = (await this.run(
+            "copy",
+            slices[i]!,
+            options,
+            this.copiers,
+          )) as CopyOutcome[];
         } catch (error) {
           failed = true;
           throw error;
         }
       }
     };
-    const lanes = Array.from({ length: Math.min(this.members.length, slices.length) }, lane);
+    const lanes = Array.from({ length: Math.min(this.copiers, slices.length) }, lane);
     // Every lane settles before this does: nothing runs on after a failure.
     for (const lane of await Promise.allSettled(lanes)) {
       if (lane.status === "rejected") throw lane.reason;
@@ -267,9 +276,14 @@ export class FsMetadata {
     return slices.flatMap((slice, i) => outcomes[i] ?? slice.map(() => "cancelled" as const));
   }
 
-  private run(op: string, items: readonly unknown[], options: BatchOptions): Promise<unknown[]> {
+  private run(
+    op: string,
+    items: readonly unknown[],
+    options: BatchOptions,
+    among = this.members.length,
+  ): Promise<unknown[]> {
     if (items.length === 0) return Promise.resolve([]);
-    const member = this.leastBusy();
+    const member = this.leastBusy(among);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       // A batch in flight keeps the process alive, an idle worker doesn't.
@@ -279,9 +293,10 @@ export class FsMetadata {
     });
   }
 
-  private leastBusy(): Member {
+  /** The least busy of the first `among` workers (copies keep to the first `copiers`). */
+  private leastBusy(among: number): Member {
     let best: { member: Member; load: number } | undefined;
-    for (let i = 0; i < this.members.length; i++) {
+    for (let i = 0; i < among; i++) {
       const member = (this.members[i] ??= this.start(i));
       const load = member.pending.size;
       if (!best || load < best.load) best = { member, load };
@@ -320,5 +335,5 @@ export class FsMetadata {
   }
 }
 
-/** The process's pool: two workers, started on first use. */
+/** The process's pool: two workers that copy (both cores) and one that doesn't, started on use. */
 export const fsMetadata = new FsMetadata(2);
