@@ -416,6 +416,18 @@ describe("ChunkStore", () => {
     await assert.rejects(store.contentDigest(undigested), ChunkNotFoundError);
   });
 
+  test("contentDigest of a vast sparse content stops when aborted, not when the zeros are done", async () => {
+    const store = new ChunkStore(freshDriver(), { chunkSize: CHUNK });
+    const hash = await store.putChunk(pseudoRandom("lone", CHUNK));
+    // 64 GiB, one chunk stored: hashing its zeros takes the worker ~40 s here.
+    const vast = { size: 64 * 1024 ** 3, chunkSize: CHUNK, chunks: [[0, hash] as const] };
+    const abort = new AbortController();
+    const started = Date.now();
+    setTimeout(() => abort.abort(new Error("stop")), 100);
+    await assert.rejects(store.contentDigest(vast, { signal: abort.signal }), /stop/);
+    assert.ok(Date.now() - started < 10_000, "the abort did not wait for the zeros");
+  });
+
   test("copyMissing copies only the chunks the target lacks, verified", async () => {
     const east = new ChunkStore(new SpyDriver(freshDriver()), { chunkSize: CHUNK });
     const m1 = await east.ingest(bufferRandomAccess(v1));
