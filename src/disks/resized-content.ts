@@ -28,23 +28,27 @@ export async function resizedContent(
   if (toDiskBytes < fromDiskBytes) throw new RangeError("a disk can only grow");
   const chunkSize = manifest?.chunkSize ?? store.chunkSize;
   const resized = { size: toDiskBytes + VHD_FOOTER_SIZE, chunkSize };
-  // Chunks wholly below the old end are kept; from the one holding the old end to the last, each
-  // is made anew from the old disk's bytes in it (none past the old end) and the new footer.
+  // Chunks wholly below the old end are kept. Made anew: the chunk holding the old end (the old
+  // disk's bytes in it, none past the old end) and those holding the new footer (one, or two if it
+  // straddles a boundary). Everything between is zeros: holes.
   const firstRemade = Math.floor(fromDiskBytes / chunkSize);
-  const last = Math.floor(toDiskBytes / chunkSize);
+  const footerChunks = [
+    Math.floor(toDiskBytes / chunkSize),
+    Math.floor((resized.size - 1) / chunkSize),
+  ];
   const chunks: (readonly [number, ChunkHash])[] = (manifest?.chunks ?? []).filter(
     ([i]) => i < firstRemade,
   );
-  for (let index = firstRemade; index <= last; index++) {
+  for (const index of [...new Set([firstRemade, ...footerChunks])].sort((a, b) => a - b)) {
     const start = index * chunkSize;
     const data = Buffer.alloc(chunkLength(resized, index));
+    const end = start + data.length;
     if (manifest && start < fromDiskBytes) {
-      (await store.read(manifest, start, fromDiskBytes - start)).copy(data);
+      (await store.read(manifest, start, Math.min(end, fromDiskBytes) - start)).copy(data);
     }
-    if (index === last) footer.copy(data, data.length - VHD_FOOTER_SIZE);
+    const footerFrom = Math.max(start, toDiskBytes);
+    if (footerFrom < end) footer.copy(data, footerFrom - start, footerFrom - toDiskBytes);
     if (data.some((b) => b !== 0)) chunks.push([index, await store.putChunk(data)]);
-    // Between the old end and the last chunk there is nothing but zeros: skip to the last.
-    if (index === firstRemade) index = Math.max(index, last - 1);
   }
   await store.driver.sync();
   return { ...resized, chunks };

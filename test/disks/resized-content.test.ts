@@ -35,7 +35,8 @@ function vhd(mib: number): Buffer {
 }
 
 describe("resizedContent", () => {
-  for (const chunkSize of [64 * 1024, 1_000_000, 3 * MIB]) {
+  // 1,048,640 bytes: the new footer straddles two chunks at 4 and at 7 MiB.
+  for (const chunkSize of [64 * 1024, 1_000_000, 1_048_640, 3 * MIB]) {
     test(`grows a disk by 1 and by 4 MiB with ${chunkSize}-byte chunks`, async () => {
       const store = freshStore(chunkSize);
       const old = vhd(3);
