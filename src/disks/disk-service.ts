@@ -240,26 +240,13 @@ export class DiskService {
       }
       if (image) {
         const sourceBytes = image.size - VHD_FOOTER_SIZE;
-        if (result.record.properties.diskSizeBytes === sourceBytes) {
-          // The disk's own reference to the content: it outlives the image version.
-          await tx.manifests.copy(
-            image.contentKey,
-            image.location,
-            result.record.key,
-            ctx.now.toISOString(),
-          );
-        } else {
+        const record = result.record;
+        if (
+          await this.contentFrom(tx, image.contentKey, image.location, record, sourceBytes, ctx)
+        ) {
           // Grown: it reads its own content, which only its own location holds in full.
-          delete result.record.properties._image;
-          await tx.resources.update(result.record);
-          await this.growInto(
-            tx,
-            image.contentKey,
-            image.location,
-            result.record,
-            sourceBytes,
-            ctx,
-          );
+          delete record.properties._image;
+          await tx.resources.update(record);
         }
       }
       if (source) {
@@ -271,18 +258,9 @@ export class DiskService {
           );
         }
         // An Empty source has no manifest: nothing is copied, and the copy reads as zeros too.
+        const location = storageLocationOf(source);
         const sourceBytes = source.properties.diskSizeBytes as number;
-        if (result.record.properties.diskSizeBytes === sourceBytes) {
-          await tx.manifests.copy(
-            source.key,
-            storageLocationOf(source),
-            result.record.key,
-            ctx.now.toISOString(),
-          );
-        } else {
-          const location = storageLocationOf(source);
-          await this.growInto(tx, source.key, location, result.record, sourceBytes, ctx);
-        }
+        await this.contentFrom(tx, source.key, location, result.record, sourceBytes, ctx);
       }
       const now = ctx.now.toISOString();
       const operation: OperationRecord = {
@@ -367,6 +345,27 @@ export class DiskService {
     for (const location of await tx.manifests.listLocations(after.key)) {
       await this.growInto(tx, after.key, location, after, from, ctx);
     }
+  }
+
+  /**
+   * A new disk's content at `location`, from `fromKey`'s there (of `fromDiskBytes`): the same
+   * manifest (copy-on-write: a row pointing at the source's body) when the disk has its source's
+   * size, else grown to the disk's size (`growInto`). Resolves to whether it grew.
+   */
+  private async contentFrom(
+    tx: Store,
+    fromKey: string,
+    location: string,
+    record: ResourceRecord,
+    fromDiskBytes: number,
+    ctx: WriteContext,
+  ): Promise<boolean> {
+    if (record.properties.diskSizeBytes === fromDiskBytes) {
+      await tx.manifests.copy(fromKey, location, record.key, ctx.now.toISOString());
+      return false;
+    }
+    await this.growInto(tx, fromKey, location, record, fromDiskBytes, ctx);
+    return true;
   }
 
   /**
