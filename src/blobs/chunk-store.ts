@@ -39,6 +39,7 @@ import {
   type BlobDriver,
   type RefreshOptions,
 } from "./driver.js";
+import { abortable } from "./abortable.js";
 import { DEFAULT_GC_GRACE_MS } from "./gc.js";
 import { chunkLength, type ChunkHash, type DigestedManifest, type Manifest } from "./manifest.js";
 
@@ -513,8 +514,7 @@ export class ChunkStore {
       const problems = missing.length + corrupt.length;
       if (whole && manifest.size > hashedUpTo) whole.zeros(manifest.size - hashedUpTo);
       // The zeros of a vast disk take the worker minutes: an abort must not wait for them.
-      const sha256 =
-        whole && problems === 0 ? await untilAborted(whole.digest(), signal) : undefined;
+      const sha256 = whole && problems === 0 ? await abortable(whole.digest(), signal) : undefined;
       const digestAgrees = manifest.sha256 === undefined || sha256 === manifest.sha256;
       return {
         ok: problems === 0 && (!content || digestAgrees),
@@ -713,17 +713,6 @@ class ContentDigest {
     for (const w of this.waiting.splice(0)) w.reject(error);
     this.result?.reject(error);
   }
-}
-
-/** `work`'s outcome, or the signal's reason if it aborts first (`work` is then left to run out). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(signal.reason);
-    signal.addEventListener("abort", abort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
-  });
 }
 
 /** Lower-case hex SHA-256, computed on the libuv thread pool (keeps the event loop free). */

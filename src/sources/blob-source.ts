@@ -23,6 +23,7 @@
  * authentication there is. It also reads from any HTTP server that honours `Range`.
  */
 import { checkRange } from "../formats/random-access.js";
+import { abortable } from "../blobs/abortable.js";
 import type { RandomAccessInto } from "../blobs/chunk-store.js";
 import { BlobSourceError } from "./errors.js";
 import { checkStorageAccount, parseBlobUri, type BlobUri } from "./uri.js";
@@ -527,17 +528,6 @@ class Limiter {
       this.queue.shift()?.();
     }
   }
-}
-
-/** `promise`, or the abort of `signal` if that comes first. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
