@@ -27,6 +27,16 @@ export function resourceKeyStartsWith(
   return eb(eb.fn("substr", ["resource_key", eb.val(1), eb.val(prefix.length)]), "=", prefix);
 }
 
+/** The row of `replica`, while `owner` holds its lease. */
+const heldBy =
+  (replica: ReplicaKey, owner: string) => (eb: ExpressionBuilder<Database, "replicas">) =>
+    eb.and({
+      resource_key: replica.resourceKey,
+      region: replica.region,
+      ordinal: replica.ordinal,
+      lease_owner: owner,
+    });
+
 function toRow(r: ReplicaRecord): ReplicasTable {
   return {
     resource_key: r.resourceKey,
@@ -154,10 +164,7 @@ export class SqlReplicaRepository implements ReplicaRepository {
         lease_expires_at: row.lease_expires_at,
         updated_at: row.updated_at,
       })
-      .where("resource_key", "=", row.resource_key)
-      .where("region", "=", row.region)
-      .where("ordinal", "=", row.ordinal)
-      .where("lease_owner", "=", owner)
+      .where(heldBy(replica, owner))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
@@ -168,10 +175,7 @@ export class SqlReplicaRepository implements ReplicaRepository {
     const result = await this.db
       .updateTable("replicas")
       .set((eb) => ({ lease_owner: eb.ref("lease_owner") }))
-      .where("resource_key", "=", replica.resourceKey)
-      .where("region", "=", replica.region)
-      .where("ordinal", "=", replica.ordinal)
-      .where("lease_owner", "=", owner)
+      .where(heldBy(replica, owner))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
