@@ -11,12 +11,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DiskService } from "../../src/disks/disk-service.js";
 import { RegionCatalog } from "../../src/domain/regions.js";
-import type { ReplicaRecord, ResourceRecord, Store } from "../../src/domain/resource.js";
+import type { ResourceRecord, Store } from "../../src/domain/resource.js";
 import { bufferRandomAccess } from "../../src/formats/random-access.js";
 import { LeaseLost, replicate } from "../../src/replication/replicate.js";
 import { MIB } from "../../src/formats/vhd.js";
 import { openStore } from "../../src/store/open-store.js";
 import { createDefinition, downloadDisk, makeVhd, uploadDisk } from "../helpers/disks.js";
+import { replicaJob, WORKER } from "../helpers/replicas.js";
 import { startTestServer, tempDir, type TestServer } from "../helpers/server.js";
 
 const RG = "incremental-rg";
@@ -108,20 +109,7 @@ describe("garbage collection and an unfinished replica job", () => {
     const file = join(dataDir, "blobs", "westus", "chunks", hash[0]!, hash);
     utimesSync(file, TWO_DAYS_AGO, TWO_DAYS_AGO);
     const version = "/subscriptions/s/resourcegroups/rg/providers/x/images/i/versions/2.0.0";
-    const job: ReplicaRecord = {
-      resourceKey: version,
-      region: "westus",
-      ordinal: 0,
-      storageAccountType: "Standard_LRS",
-      locations: ["westus"],
-      state: "Replicating",
-      progress: 0,
-      details: null,
-      attempts: 0,
-      leaseOwner: "w",
-      leaseExpiresAt: Date.now() + 60_000,
-      updatedAt: new Date().toISOString(),
-    };
+    const job = replicaJob(version);
     await store.transaction(async (tx) => {
       await tx.manifests.put({
         resourceKey: `${version}|os`,
@@ -142,7 +130,7 @@ describe("garbage collection and an unfinished replica job", () => {
       ),
     );
 
-    await store.replicas.update({ ...job, state: "Failed", leaseOwner: null }, "w");
+    await store.replicas.update({ ...job, state: "Failed", leaseOwner: null }, WORKER);
     assert.equal(
       (await disks.collectGarbage("westus", 0)).deleted,
       1,
@@ -169,20 +157,7 @@ describe("a job whose replica was removed while it copied", () => {
         _contents: [{ disk: "os", source: { kind: "content", key: "d", target: "t" } }],
       },
     } as unknown as ResourceRecord;
-    const job: ReplicaRecord = {
-      resourceKey: version.key,
-      region: "westus",
-      ordinal: 0,
-      storageAccountType: "Standard_LRS",
-      locations: ["westus"],
-      state: "Replicating",
-      progress: 0,
-      details: null,
-      attempts: 0,
-      leaseOwner: "worker-1",
-      leaseExpiresAt: Date.now() + 60_000,
-      updatedAt: new Date().toISOString(),
-    };
+    const job = replicaJob(version.key);
     await store.transaction(async (tx) => {
       await tx.manifests.put({
         resourceKey: `${version.key}|os`,

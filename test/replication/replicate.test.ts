@@ -13,12 +13,13 @@ import { after, describe, test } from "node:test";
 import { ChunkStore } from "../../src/blobs/chunk-store.js";
 import { FsBlobDriver } from "../../src/blobs/fs-driver.js";
 import type { Manifest } from "../../src/blobs/manifest.js";
-import type { ReplicaRecord, ResourceRecord, Store } from "../../src/domain/resource.js";
+import type { ResourceRecord, Store } from "../../src/domain/resource.js";
 import { bufferRandomAccess } from "../../src/formats/random-access.js";
 import { contentKeyOf } from "../../src/gallery/versions.js";
 import { replicate, ReplicationFailure } from "../../src/replication/replicate.js";
 import { openStore } from "../../src/store/open-store.js";
 import { noOtherFileSystem, shmDir } from "../helpers/file-systems.js";
+import { replicaJob } from "../helpers/replicas.js";
 
 const CHUNK = 64 * 1024;
 const dataRoot = process.env.OCG_TEST_DATA ?? tmpdir();
@@ -51,20 +52,7 @@ async function setUp() {
   const store = await openStore(`sqlite:${join(roots["eastus-1"]!, "metadata.db")}`);
   metadataStores.push(store);
   const key = contentKeyOf("version", "os");
-  const job: ReplicaRecord = {
-    resourceKey: "version",
-    region: "westus",
-    ordinal: 0,
-    storageAccountType: "Standard_LRS",
-    locations: ["westus"],
-    state: "Replicating",
-    progress: 0,
-    details: null,
-    attempts: 0,
-    leaseOwner: "worker-1",
-    leaseExpiresAt: Date.now() + 60_000,
-    updatedAt: new Date().toISOString(),
-  };
+  const job = replicaJob("version");
   await store.transaction(async (tx) => {
     for (const location of ["eastus-1", "eastus-2"]) {
       await tx.manifests.put({

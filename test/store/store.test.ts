@@ -7,6 +7,7 @@ import { after, describe, test } from "node:test";
 import type { ReplicaRecord, ResourceRecord, Store } from "../../src/domain/resource.js";
 import { openStore } from "../../src/store/open-store.js";
 import { countRows, DATABASES } from "../helpers/databases.js";
+import { replicaJob } from "../helpers/replicas.js";
 
 const SUB = "00000000-0000-0000-0000-000000000001";
 function record(id: string, over: Partial<ResourceRecord> = {}): ResourceRecord {
@@ -357,20 +358,8 @@ for (const dialect of DATABASES) {
         digest: null,
         createdAt: "2026-01-01T00:00:00.000Z",
       });
-      const job = (version: string, state: ReplicaRecord["state"], locations: string[]) => ({
-        resourceKey: version,
-        region: "westus",
-        ordinal: 0,
-        storageAccountType: "Standard_LRS",
-        locations,
-        state,
-        progress: 0,
-        details: null,
-        attempts: 0,
-        leaseOwner: null,
-        leaseExpiresAt: null,
-        updatedAt: "2026-01-01T00:00:00.000Z",
-      });
+      const job = (version: string, state: ReplicaRecord["state"], locations: string[]) =>
+        replicaJob(version, { state, locations, leaseOwner: null, leaseExpiresAt: null });
       // Each version's content is stored in its source location only; each has a job for pin_1.
       const states: [string, ReplicaRecord["state"], string[]][] = [
         ["1.0.0", "Pending", ["pin_1"]],
