@@ -343,14 +343,16 @@ export class DiskService {
     if (after.properties.diskSizeBytes === from) return;
     // A FromImage disk has its own row too: from now on it reads that (rules drop `_image`).
     for (const location of await tx.manifests.listLocations(after.key)) {
-      await this.growInto(tx, after.key, location, after, from, ctx);
+      await this.contentFrom(tx, after.key, location, after, from, ctx);
     }
   }
 
   /**
-   * A new disk's content at `location`, from `fromKey`'s there (of `fromDiskBytes`): the same
+   * Records `record`'s content at `location` from `fromKey`'s there (of `fromDiskBytes`): the same
    * manifest (copy-on-write: a row pointing at the source's body) when the disk has its source's
-   * size, else grown to the disk's size (`growInto`). Resolves to whether it grew.
+   * size, else that content grown to the record's size. A source without content there (an Empty
+   * disk) needs nothing: the disk reads as zeros and its own footer too. Resolves to whether it
+   * grew.
    */
   private async contentFrom(
     tx: Store,
@@ -360,29 +362,13 @@ export class DiskService {
     fromDiskBytes: number,
     ctx: WriteContext,
   ): Promise<boolean> {
+    const now = ctx.now.toISOString();
     if (record.properties.diskSizeBytes === fromDiskBytes) {
-      await tx.manifests.copy(fromKey, location, record.key, ctx.now.toISOString());
+      await tx.manifests.copy(fromKey, location, record.key, now);
       return false;
     }
-    await this.growInto(tx, fromKey, location, record, fromDiskBytes, ctx);
-    return true;
-  }
-
-  /**
-   * Records `record`'s content at `location`: the content of `fromKey` there (of `fromDiskBytes`)
-   * grown to the record's size. A source without content there (an Empty disk) needs nothing: the
-   * grown disk reads as zeros and its own footer too.
-   */
-  private async growInto(
-    tx: Store,
-    fromKey: string,
-    location: string,
-    record: ResourceRecord,
-    fromDiskBytes: number,
-    ctx: WriteContext,
-  ) {
     const row = await tx.manifests.get(fromKey, location);
-    if (!row) return;
+    if (!row) return true;
     const manifest = await resizedContent(
       this.chunkStore(location),
       parseManifest(row.manifest),
@@ -395,8 +381,9 @@ export class DiskService {
       location,
       manifest,
       digest: null,
-      createdAt: ctx.now.toISOString(),
+      createdAt: now,
     });
+    return true;
   }
 
   /**
